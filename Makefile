@@ -1,0 +1,51 @@
+# The README's two commands: `make demo` and `make test`. Both set everything up on first use and are
+# idempotent: the virtual environment is rebuilt only when pyproject.toml or requirements.lock change.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint lock setup clean-lake java
+
+demo: setup
+	$(VENV)/bin/lakehouse demo $(ARGS)
+
+test: setup
+	$(VENV)/bin/python -m pytest $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	cd dbt_project && ../$(VENV)/bin/sqlfluff lint models
+
+setup: java $(STAMP)
+
+# Spark 4 needs Java 17 or newer. As root on Debian we install it; elsewhere we say how.
+java:
+	@ver=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	if [ -z "$$ver" ] || [ "$$ver" -lt 17 ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Java 17+ not found (found: '$${ver:-none}'); installing openjdk-17-jre-headless with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; \
+	  else \
+	    echo "error: Spark 4 needs Java 17 or newer (found: '$${ver:-none}')."; \
+	    echo "  Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless"; \
+	    echo "  macOS:         brew install openjdk@17"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (e.g. apt-get install python3.11-venv)"; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip sync --quiet --python $(VENV)/bin/python requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --no-deps -e .
+	touch $(STAMP)
+
+# Re-pin every dependency after editing pyproject.toml.
+lock:
+	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
+
+clean-lake:
+	rm -rf lake

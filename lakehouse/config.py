@@ -1,0 +1,120 @@
+"""One typed settings object, built once from defaults, a config file and the environment.
+
+Precedence, lowest to highest: the defaults below, ``lakehouse.toml`` (in the working directory, or the
+file named by ``LAKEHOUSE_CONFIG``), environment variables ``LAKEHOUSE_<FIELD>``, then command-line flags.
+Only this module reads the environment; everything else receives a :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lakehouse.lake import Lake
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names the setting and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where the lake lives: a local folder or s3://bucket/prefix. Everything else is derived from it.
+    lake: str = "./lake"
+    # dbt target: "local" (DuckDB file in the lake) or "athena".
+    dbt_target: str = "local"
+    # Spark master for the bronze job; "local[2]" uses both cores of a laptop.
+    spark_master: str = "local[2]"
+    spark_driver_memory: str = "2g"
+    # Bronze: how much landing data one micro-batch takes (None = all that is there).
+    max_files_per_trigger: int | None = None
+    # Bronze: Parquet files written per event date and batch (fewer, larger files are better to read).
+    bronze_files_per_partition: int = 1
+    # Gates: a share of quarantined lines above this fails the bronze gate.
+    max_quarantine_share: float = 0.05
+    # Gates and silver: readings further than this in the future are clock skew.
+    future_tolerance_s: int = 300
+    # Where the gates' severities and thresholds live.
+    gates_config: str = str(REPO_ROOT / "expectations" / "gates.toml")
+    config_file: str | None = field(default=None, compare=False)
+
+    @property
+    def lake_root(self) -> Lake:
+        return Lake(self.lake)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {sorted(unknown)}; known settings: {sorted(known)}")
+        values = {k: v for k, v in overrides.items() if v is not None}
+        return _validated(dataclasses.replace(self, **values))
+
+    @classmethod
+    def load(
+        cls,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        env = os.environ if env is None else env
+        cwd = Path.cwd() if cwd is None else cwd
+        values: dict[str, Any] = {}
+        config_path = Path(env["LAKEHOUSE_CONFIG"]) if "LAKEHOUSE_CONFIG" in env else cwd / "lakehouse.toml"
+        if config_path.exists():
+            values.update(_read_config_file(config_path))
+            values["config_file"] = str(config_path)
+        elif "LAKEHOUSE_CONFIG" in env:
+            raise ConfigError(f"LAKEHOUSE_CONFIG={config_path} does not exist; create it or unset the variable")
+        for f in dataclasses.fields(cls):
+            name = f"LAKEHOUSE_{f.name.upper()}"
+            if name in env and f.name != "config_file":
+                values[f.name] = _coerce(f, env[name], source=f"environment variable {name}")
+        settings = cls(**values)
+        return settings.with_overrides(**overrides)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    section = data.get("lakehouse", data)
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    values = {}
+    for key, value in section.items():
+        if key not in fields:
+            raise ConfigError(f"{path}: unknown setting '{key}'; known settings: {sorted(fields)}")
+        values[key] = _coerce(fields[key], value, source=f"{path} setting '{key}'")
+    return values
+
+
+def _coerce(f: dataclasses.Field, raw: Any, source: str) -> Any:
+    kind = str(f.type)
+    try:
+        if raw is None or raw == "":
+            return None if "None" in kind else f.default
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        return str(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {raw!r} is not a valid {kind}") from exc
+
+
+def _validated(settings: Settings) -> Settings:
+    if settings.dbt_target not in ("local", "athena"):
+        raise ConfigError(f"dbt_target '{settings.dbt_target}' is not one of: local, athena")
+    if not 0 <= settings.max_quarantine_share <= 1:
+        raise ConfigError(f"max_quarantine_share {settings.max_quarantine_share} must be between 0 and 1")
+    Lake(settings.lake)  # raises on a lake URI we cannot use
+    return settings
