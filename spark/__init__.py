@@ -1,0 +1,1 @@
+"""Landing -> bronze with Spark Structured Streaming: parse, quarantine, publish each batch idempotently."""

@@ -1,0 +1,243 @@
+"""The bronze job: landing JSON -> bronze Parquet + quarantine, with Spark Structured Streaming.
+
+Guarantee for readers that ignore Spark's logs (DuckDB, Athena): **every micro-batch is published under
+file names addressed by its batch id, and a retried batch replaces its own files.** The job writes a
+batch into a staging folder, then moves each file to
+``bronze/readings/event_date=D/part-b<batch:010d>-<n:05d>.parquet`` (replacing a file of that name), then
+writes the batch manifest. Spark's checkpoint fixes which landing files make up batch N before the batch
+runs, so a batch re-run after a crash reads the same lines and publishes the same names: nothing is
+doubled. Files of a batch whose publish was cut short are replaced when the batch re-runs. Silver also
+de-duplicates on the event key, so a reader that catches a batch half-published still ends up exact.
+
+Run locally with ``lakehouse bronze --once``; on a cluster with ``spark-submit spark/bronze_job.py``
+(see the README): the module is its own entry point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.config import Settings
+from lakehouse.lake import Lake
+from spark.hadoop_fs import HadoopFS
+from spark.transform import REASON, parse_lines, to_bronze, to_quarantine
+
+JOB = "bronze_readings"
+# Landing files sit four folders deep (YYYY/MM/DD/HH); names starting with "." or "_" are ignored by
+# Spark, which keeps the producers' half-written temporary files out.
+LANDING_GLOB = "*/*/*/*/*.json"
+
+
+@dataclass
+class BatchManifest:
+    batch_id: int
+    started_at: str
+    finished_at: str
+    source_files: list[str]
+    lines: int
+    bronze_rows: int
+    quarantine_rows: int
+    event_dates: list[str]
+    quarantine_reasons: dict[str, int]
+    bronze_files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BronzeReport:
+    batches: list[BatchManifest]
+    seconds: float
+
+    @property
+    def lines(self) -> int:
+        return sum(b.lines for b in self.batches)
+
+    @property
+    def bronze_rows(self) -> int:
+        return sum(b.bronze_rows for b in self.batches)
+
+    @property
+    def quarantine_rows(self) -> int:
+        return sum(b.quarantine_rows for b in self.batches)
+
+    @property
+    def batch_ids(self) -> list[int]:
+        return [b.batch_id for b in self.batches]
+
+    def quarantine_reasons(self) -> Counter:
+        total: Counter = Counter()
+        for b in self.batches:
+            total.update(b.quarantine_reasons)
+        return total
+
+
+def batch_file_prefix(batch_id: int) -> str:
+    return f"part-b{batch_id:010d}-"
+
+
+class BatchPublisher:
+    """The ``foreachBatch`` function: parse, stage, publish under batch-addressed names, write the manifest."""
+
+    def __init__(self, spark: SparkSession, lake: Lake, settings: Settings, on_batch=None) -> None:
+        self.lake = lake
+        self.settings = settings
+        self.fs = HadoopFS(spark, lake.root)
+        self.manifests: list[BatchManifest] = []
+        self.on_batch = on_batch
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        started = datetime.now(UTC)
+        ingested_at = F.lit(started.replace(tzinfo=None)).cast("timestamp")
+        parsed = parse_lines(batch).persist()
+        try:
+            counts = parsed.groupBy("_source_file", REASON).count().collect()
+            if not counts:
+                return
+            bronze_stage = self.lake.uri("_staging", JOB, f"batch-{batch_id:010d}", "bronze")
+            quarantine_stage = self.lake.uri("_staging", JOB, f"batch-{batch_id:010d}", "quarantine")
+            self.fs.delete(self.lake.uri("_staging", JOB, f"batch-{batch_id:010d}"))
+
+            bronze_rows = sum(r["count"] for r in counts if r[REASON] is None)
+            quarantine_rows = sum(r["count"] for r in counts if r[REASON] is not None)
+            if bronze_rows:
+                bronze = to_bronze(parsed, batch_id, ingested_at)
+                files = max(1, self.settings.bronze_files_per_partition)
+                # One shuffle puts each event date's rows in `files` tasks, so a partition gets few files.
+                (
+                    bronze.repartition(files * 4, "event_date")
+                    .write.mode("overwrite")
+                    .partitionBy("event_date")
+                    .parquet(bronze_stage)
+                )
+            if quarantine_rows:
+                to_quarantine(parsed, batch_id, ingested_at).coalesce(1).write.mode("overwrite").partitionBy(
+                    "ingest_date"
+                ).parquet(quarantine_stage)
+
+            published = self._publish(bronze_stage, self.lake.bronze_readings, batch_id)
+            self._publish(quarantine_stage, self.lake.quarantine_readings, batch_id)
+            reasons = Counter()
+            for r in counts:
+                if r[REASON] is not None:
+                    reasons[r[REASON]] += r["count"]
+            manifest = BatchManifest(
+                batch_id=batch_id,
+                started_at=started.isoformat(),
+                finished_at=datetime.now(UTC).isoformat(),
+                source_files=sorted({r["_source_file"] for r in counts}),
+                lines=bronze_rows + quarantine_rows,
+                bronze_rows=bronze_rows,
+                quarantine_rows=quarantine_rows,
+                event_dates=sorted({p.split("=", 1)[1] for p, _ in published}),
+                quarantine_reasons=dict(sorted(reasons.items())),
+                bronze_files=sorted(f"{p}/{name}" for p, name in published),
+            )
+            self.fs.write_text(
+                f"{self.lake.manifests(JOB)}/batch-{batch_id:010d}.json", json.dumps(asdict(manifest), indent=1)
+            )
+            self.fs.delete(self.lake.uri("_staging", JOB, f"batch-{batch_id:010d}"))
+            self.manifests.append(manifest)
+            if self.on_batch:
+                self.on_batch(manifest)
+        finally:
+            parsed.unpersist()
+
+    def _publish(self, stage: str, target: str, batch_id: int) -> list[tuple[str, str]]:
+        """Move staged files to their batch-addressed names; returns (partition, file name) pairs."""
+        prefix = batch_file_prefix(batch_id)
+        published = []
+        for partition in self.fs.list_dirs(stage):
+            if "=" not in partition:
+                continue
+            # A previous attempt of this batch may have published more files than this one: drop them all.
+            for stale in self.fs.list_files(f"{target}/{partition}", ".parquet"):
+                if stale.startswith(prefix):
+                    self.fs.delete(f"{target}/{partition}/{stale}", recursive=False)
+            staged = [f for f in self.fs.list_files(f"{stage}/{partition}", ".parquet") if f.startswith("part-")]
+            for n, name in enumerate(staged):
+                final = f"{prefix}{n:05d}.parquet"
+                self.fs.rename(f"{stage}/{partition}/{name}", f"{target}/{partition}/{final}")
+                published.append((partition, final))
+        return published
+
+
+def read_landing(spark: SparkSession, lake: Lake, settings: Settings) -> DataFrame:
+    reader = spark.readStream.format("text")
+    if settings.max_files_per_trigger:
+        reader = reader.option("maxFilesPerTrigger", settings.max_files_per_trigger)
+    return reader.load(f"{lake.landing_readings}/{LANDING_GLOB}").select(
+        F.col("value").alias("raw_line"), F.col("_metadata.file_path").alias("_source_file")
+    )
+
+
+def run_bronze(
+    settings: Settings,
+    *,
+    continuous: bool = False,
+    interval: str = "10 seconds",
+    spark: SparkSession | None = None,
+    on_batch=None,
+) -> BronzeReport:
+    """Land what is in the landing zone (``continuous=False``: trigger availableNow, then stop) or keep
+    landing new files every ``interval`` until stopped (SIGTERM or Ctrl-C finish the current batch)."""
+    from spark.session import build_session
+
+    lake = settings.lake_root
+    spark = spark or build_session(settings)
+    fs = HadoopFS(spark, lake.root)
+    fs.mkdirs(lake.landing_readings)
+    publisher = BatchPublisher(spark, lake, settings, on_batch=on_batch)
+    started = time.monotonic()
+    writer = (
+        read_landing(spark, lake, settings)
+        .writeStream.queryName(JOB)
+        .foreachBatch(publisher)
+        .option("checkpointLocation", lake.checkpoint(JOB))
+    )
+    writer = writer.trigger(processingTime=interval) if continuous else writer.trigger(availableNow=True)
+    query = writer.start()
+    if continuous:
+        _stop_on_signal(query)
+    query.awaitTermination()
+    return BronzeReport(batches=publisher.manifests, seconds=time.monotonic() - started)
+
+
+def _stop_on_signal(query) -> None:
+    def stop(signum, _frame):
+        print(f"bronze: signal {signum}, stopping after the current batch", file=sys.stderr)
+        query.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``spark-submit``: the master and resources come from the submit command."""
+    parser = argparse.ArgumentParser(prog="bronze_job.py", description="Land bronze from the landing zone.")
+    parser.add_argument("--lake", required=True, help="lake root, e.g. s3://bucket/lake or /data/lake")
+    parser.add_argument("--continuous", action="store_true", help="keep running with a processing-time trigger")
+    parser.add_argument("--interval", default="10 seconds", help="trigger interval in continuous mode")
+    parser.add_argument("--max-files-per-trigger", type=int, default=None)
+    args = parser.parse_args(argv)
+    settings = Settings(lake=args.lake, spark_master="", max_files_per_trigger=args.max_files_per_trigger)
+    report = run_bronze(settings, continuous=args.continuous, interval=args.interval)
+    print(
+        json.dumps(
+            {"batches": report.batch_ids, "lines": report.lines, "bronze_rows": report.bronze_rows,
+             "quarantine_rows": report.quarantine_rows, "seconds": round(report.seconds, 2)}
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
