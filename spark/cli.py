@@ -1,0 +1,88 @@
+"""``lakehouse bronze``: land the landing zone into bronze Parquet with Spark Structured Streaming."""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """\
+Read newline-delimited JSON readings from <lake>/landing/readings/, parse them against the reading
+contract, and write bronze Parquet to <lake>/bronze/readings/event_date=D/. Lines that fail parsing or
+the contract go to <lake>/quarantine/readings/ with the raw line, source file, reason and batch id.
+Nothing is dropped: every landing line is in bronze or in quarantine (each batch's manifest in
+<lake>/_manifests/bronze_readings/ counts them).
+
+The job is a Structured Streaming query with a checkpoint in <lake>/_checkpoints/bronze_readings/: each
+landing file is read exactly once, and a batch that is re-run after a crash replaces its own files.
+"""
+
+EPILOG = """\
+examples:
+  lakehouse bronze --once                         # land everything new, then stop (what `run` does)
+  lakehouse bronze --continuous --interval 10s    # keep landing new files every 10 s; Ctrl-C stops
+  lakehouse --lake s3://bucket/lake bronze --once # on a cluster, prefer spark-submit (see README)
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bronze",
+        help="land bronze Parquet from the landing zone (Spark Structured Streaming)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="trigger availableNow: land what is there, then stop (default)")
+    mode.add_argument("--continuous", action="store_true", help="processing-time trigger: run until stopped")
+    parser.add_argument(
+        "--interval", default="10s", metavar="DURATION", help="trigger interval with --continuous (default 10s)"
+    )
+    parser.add_argument(
+        "--max-files-per-trigger",
+        type=int,
+        metavar="N",
+        help="at most N landing files per micro-batch (default: all new files in one batch)",
+    )
+    parser.set_defaults(handler=_bronze)
+
+
+def parse_interval(text: str) -> str:
+    """'10s', '2m', '1h' or '10 seconds' -> Spark's '10 seconds'."""
+    from lakehouse.errors import LakehouseError
+
+    units = {"s": "seconds", "m": "minutes", "h": "hours"}
+    text = text.strip()
+    if text[-1:] in units and text[:-1].isdigit():
+        return f"{int(text[:-1])} {units[text[-1]]}"
+    parts = text.split()
+    if len(parts) == 2 and parts[0].isdigit():
+        return text
+    raise LakehouseError(f"--interval '{text}' is not a duration; write e.g. 10s, 2m or 1h")
+
+
+def _bronze(settings, args) -> int:
+    from spark.bronze_job import run_bronze
+
+    settings = settings.with_overrides(max_files_per_trigger=args.max_files_per_trigger)
+
+    def progress(manifest) -> None:
+        print(
+            f"bronze: batch {manifest.batch_id}: {manifest.lines:,} lines from {len(manifest.source_files)} "
+            f"file(s) -> {manifest.bronze_rows:,} bronze, {manifest.quarantine_rows:,} quarantined",
+            flush=True,
+        )
+
+    report = run_bronze(
+        settings, continuous=args.continuous, interval=parse_interval(args.interval), on_batch=progress
+    )
+    if not report.batches:
+        print("bronze: no new landing files")
+    else:
+        rate = report.lines / report.seconds if report.seconds else 0
+        print(
+            f"bronze: {report.lines:,} lines in {len(report.batches)} batch(es): {report.bronze_rows:,} bronze, "
+            f"{report.quarantine_rows:,} quarantined, {report.seconds:.1f} s ({rate:,.0f} lines/s)"
+        )
+        for reason, count in sorted(report.quarantine_reasons().items()):
+            print(f"  quarantined {count:>8,}  {reason}")
+    return 0
