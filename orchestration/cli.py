@@ -1,0 +1,159 @@
+"""``lakehouse run | demo | transform | status | sql``: run cycles and look at what they built."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from lakehouse.errors import LakehouseError
+
+_FMT = argparse.RawDescriptionHelpFormatter
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="one full cycle: bronze, gate, silver, gate, gold, gate",
+        formatter_class=_FMT,
+        description=(
+            "Run one cycle on the lake: land new landing files into bronze (Spark, trigger availableNow),\n"
+            "gate bronze, build silver with dbt, gate silver, build gold, gate gold. A gate with an error\n"
+            "stops the cycle before the next layer; nothing is deleted and later layers keep their previous\n"
+            "contents. Each step's status, rows and seconds go to <lake>/ops/ops_runs/ and the terminal."
+        ),
+        epilog="exit codes: 0 ok, 3 a gate failed, 4 a step failed, 2 bad settings\n\n"
+        "examples:\n  lakehouse run\n  lakehouse --lake /data/lake run --json-logs",
+    )
+    run.add_argument("--json-logs", action="store_true", help="print one JSON object per step instead of text")
+    run.set_defaults(handler=_run)
+
+    demo = subparsers.add_parser(
+        "demo",
+        help="simulate a fleet and run one cycle on it, with a table of figures",
+        formatter_class=_FMT,
+        description=(
+            "Simulate a sensor fleet into the landing zone (with a small share of dirty records), then run\n"
+            "one full cycle and print, per stage, records in, out, quarantined or rejected, seconds and\n"
+            "records per second. Needs no cloud account: Spark runs locally, dbt on DuckDB."
+        ),
+        epilog="examples:\n  lakehouse demo\n  lakehouse demo --readings 1000000 --devices 200\n"
+        "  lakehouse --lake /tmp/lake demo --seed 7",
+    )
+    demo.add_argument("--readings", type=int, default=100_000, help="readings to simulate (default 100,000)")
+    demo.add_argument("--devices", type=int, default=50, help="devices in the fleet (default 50; at most 1000)")
+    demo.add_argument(
+        "--dirty-rate", type=float, default=0.01, help="share of dirty records, 0..1 (default 0.01)"
+    )
+    demo.add_argument("--seed", type=int, default=42, help="random seed: same seed, same readings (default 42)")
+    demo.set_defaults(handler=_demo)
+
+    transform = subparsers.add_parser(
+        "transform",
+        help="build silver and gold with dbt (target local = DuckDB, athena = Athena)",
+        formatter_class=_FMT,
+        description=(
+            "Run `dbt build` on dbt_project/ for a layer (seeds, models and their tests). Analysts can run\n"
+            "plain `dbt build` in dbt_project/ instead; this command sets the lake and target for you."
+        ),
+        epilog="examples:\n  lakehouse transform                 # silver, then gold\n"
+        "  lakehouse transform --layer silver\n  lakehouse transform --full-refresh\n"
+        "  lakehouse --target athena transform",
+    )
+    transform.add_argument("--layer", choices=("silver", "gold"), help="only this layer (default: both)")
+    transform.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
+    transform.set_defaults(handler=_transform)
+
+    status = subparsers.add_parser(
+        "status",
+        help="what each layer holds: rows, partitions, last run, freshness",
+        formatter_class=_FMT,
+        description="Show rows, partitions, newest event and its age for bronze, quarantine, silver and gold,\n"
+        "and the outcome of the last cycle.",
+        epilog="examples:\n  lakehouse status\n  lakehouse status --json",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.set_defaults(handler=_status)
+
+    sql = subparsers.add_parser(
+        "sql",
+        help="query the local warehouse read-only (DuckDB SQL)",
+        formatter_class=_FMT,
+        description="Run one SQL query against <lake>/warehouse.duckdb, opened read-only, and print the result.",
+        epilog="examples:\n  lakehouse sql \"select * from gold.gold_anomalies order by score desc limit 10\"\n"
+        "  lakehouse sql \"show all tables\"",
+    )
+    sql.add_argument("query", help="the SQL to run")
+    sql.set_defaults(handler=_sql)
+
+
+def _run(settings, args) -> int:
+    from orchestration.cycle import raise_for_failure, run_cycle
+
+    if args.json_logs:
+        report = run_cycle(settings, echo=lambda _line: None)
+        for step in report.steps:
+            print(json.dumps({"run_id": report.run_id, **{k: v for k, v in vars(step).items() if k not in ("started_at", "finished_at")},
+                              "started_at": str(step.started_at), "finished_at": str(step.finished_at)}))
+    else:
+        report = run_cycle(settings)
+    raise_for_failure(report)
+    return 0
+
+
+def _demo(settings, args) -> int:
+    from orchestration.cycle import raise_for_failure
+    from orchestration.demo import DemoOptions, format_stage_table, next_steps, run_demo
+
+    if not 0 <= args.dirty_rate <= 1:
+        raise LakehouseError(f"--dirty-rate {args.dirty_rate} must be between 0 and 1")
+    report = run_demo(
+        settings, DemoOptions(readings=args.readings, devices=args.devices, dirty_rate=args.dirty_rate, seed=args.seed)
+    )
+    print()
+    print(format_stage_table(report))
+    print()
+    if report.cycle.success:
+        print(next_steps(settings))
+    raise_for_failure(report.cycle)
+    return 0
+
+
+def _transform(settings, args) -> int:
+    from orchestration.transform import transform
+
+    layers = [args.layer] if args.layer else ["silver", "gold"]
+    for layer in layers:
+        result = transform(settings, layer, full_refresh=args.full_refresh)
+        print(f"transform {layer}: {'ok' if result.success else 'FAILED'} in {result.seconds:.1f} s")
+        if not result.success:
+            raise LakehouseError(f"dbt build of {layer} failed:\n  " + "\n  ".join(result.failures))
+    return 0
+
+
+def _status(settings, args) -> int:
+    from orchestration.status import format_status, last_run, layer_status
+
+    statuses = layer_status(settings)
+    run = last_run(settings)
+    if args.json:
+        print(json.dumps({"layers": [vars(s) for s in statuses], "last_run": run}, default=str, indent=1))
+    else:
+        print(format_status(statuses, run))
+    return 0
+
+
+def _sql(settings, args) -> int:
+    import duckdb
+
+    warehouse = settings.lake_root.warehouse
+    if not warehouse.exists():
+        raise LakehouseError(f"{warehouse} does not exist yet; run `lakehouse demo` or `lakehouse run` first")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        try:
+            relation = con.sql(args.query)
+        except duckdb.Error as exc:
+            raise LakehouseError(f"query failed: {exc}") from exc
+        if relation is not None:
+            relation.show(max_rows=100, max_width=sys.maxsize if not sys.stdout.isatty() else None)
+    return 0

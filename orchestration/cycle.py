@@ -1,0 +1,215 @@
+"""One cycle: bronze, gate bronze, silver, gate silver, gold, gate gold.
+
+A gate with an error-severity failure stops the cycle before the next layer: nothing is deleted, the
+failed increment stays where it is, and later layers keep their previous contents. Every step's status,
+row counts and duration go to ``ops_runs`` and to the terminal.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lakehouse import ops
+from lakehouse.config import Settings
+from lakehouse.errors import GateFailed, StepFailed
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class StepResult:
+    step: str
+    status: str  # ok | failed | skipped
+    rows_in: int | None = None
+    rows_out: int | None = None
+    rows_rejected: int | None = None
+    seconds: float = 0.0
+    detail: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def rows_per_second(self) -> float | None:
+        if self.rows_in is None or not self.seconds:
+            return None
+        return self.rows_in / self.seconds
+
+
+@dataclass
+class CycleReport:
+    run_id: str
+    started_at: datetime
+    steps: list[StepResult] = field(default_factory=list)
+    failure: str | None = None
+    bronze_batch_ids: list[int] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return self.failure is None
+
+    def step(self, name: str) -> StepResult:
+        return next(s for s in self.steps if s.step == name)
+
+
+STEPS = ("bronze", "gate_bronze", "silver", "gate_silver", "gold", "gate_gold")
+
+
+def run_cycle(settings: Settings, *, run_id: str | None = None, echo: Echo = print, spark=None) -> CycleReport:
+    """Run one cycle; returns its report. Never raises for a failed step: the report says what failed."""
+    report = CycleReport(run_id=run_id or ops.new_run_id(), started_at=datetime.now(UTC))
+    runner = _CycleRunner(settings, report, echo, spark)
+    for name in STEPS:
+        if report.failure:
+            report.steps.append(StepResult(name, "skipped", detail=f"skipped: {report.failure}"))
+            continue
+        runner.run_step(name)
+    _record(settings, report)
+    return report
+
+
+def raise_for_failure(report: CycleReport) -> None:
+    """Turn a failed report into the CLI's error (exit 3 for a gate, 4 for a step)."""
+    if report.success:
+        return
+    failed = next(s for s in report.steps if s.status == "failed")
+    if failed.step.startswith("gate_"):
+        raise GateFailed(report.failure)
+    raise StepFailed(report.failure)
+
+
+class _CycleRunner:
+    def __init__(self, settings: Settings, report: CycleReport, echo: Echo, spark) -> None:
+        self.settings = settings
+        self.report = report
+        self.echo = echo
+        self.spark = spark
+        self.event_dates: list[str] = []
+
+    def run_step(self, name: str) -> None:
+        self.echo(f"[{self.report.run_id}] {name} ...")
+        started = time.monotonic()
+        started_at = datetime.now(UTC)
+        try:
+            result = getattr(self, f"_{name}")()
+        except Exception as exc:  # a step's crash fails the cycle, it does not kill the scheduler
+            result = StepResult(name, "failed", detail=f"{type(exc).__name__}: {exc}")
+        result.seconds = time.monotonic() - started
+        result.started_at, result.finished_at = started_at, datetime.now(UTC)
+        self.report.steps.append(result)
+        if result.status == "failed":
+            self.report.failure = f"step '{name}' failed: {result.detail}"
+        self.echo(f"[{self.report.run_id}] {name}: {result.status} in {result.seconds:.1f} s. {result.detail}".rstrip())
+
+    def _bronze(self) -> StepResult:
+        from spark.bronze_job import run_bronze
+
+        bronze = run_bronze(self.settings, spark=self.spark)
+        self.report.bronze_batch_ids = bronze.batch_ids
+        self.event_dates = sorted({d for b in bronze.batches for d in b.event_dates})
+        reasons = ", ".join(f"{r}={n}" for r, n in sorted(bronze.quarantine_reasons().items()))
+        detail = f"{len(bronze.batches)} batch(es)" + (f"; quarantined: {reasons}" if reasons else "")
+        return StepResult("bronze", "ok", bronze.lines, bronze.bronze_rows, bronze.quarantine_rows, detail=detail)
+
+    def _gate(self, layer: str, **scope: Any) -> StepResult:
+        from expectations.runner import run_gate
+
+        gate = run_gate(self.settings, layer, run_id=self.report.run_id, **scope)
+        failed = [o for o in gate.results if not o.success]
+        warnings = [o for o in failed if o.severity == "warning"]
+        if not gate.success:
+            return StepResult(f"gate_{layer}", "failed", detail=f"gate {layer} failed:\n{gate.format_report()}")
+        if warnings:
+            self.echo(gate.format_report())
+        checked = len(gate.results)
+        return StepResult(
+            f"gate_{layer}", "ok", detail=f"{checked} expectation(s) passed" + (f", {len(warnings)} warning(s)" if warnings else "")
+        )
+
+    def _gate_bronze(self) -> StepResult:
+        if not self.report.bronze_batch_ids:
+            return StepResult("gate_bronze", "ok", detail="no new bronze batches to validate")
+        return self._gate("bronze", batch_ids=self.report.bronze_batch_ids)
+
+    def _gate_silver(self) -> StepResult:
+        return self._gate("silver", partitions=self.event_dates or None)
+
+    def _gate_gold(self) -> StepResult:
+        return self._gate("gold")
+
+    def _transform(self, layer: str) -> StepResult:
+        from orchestration.transform import transform
+
+        result = transform(self.settings, layer)
+        if not result.success:
+            return StepResult(layer, "failed", detail="dbt: " + "; ".join(result.failures))
+        counts = layer_counts(self.settings)
+        built = sum(1 for m in result.models if m.status in ("success", "pass"))
+        if layer == "silver":
+            return StepResult(
+                "silver", "ok", counts.get("bronze"), counts.get("silver_readings"),
+                counts.get("silver_rejected_readings"), detail=f"dbt: {built} node(s) ok",
+            )
+        return StepResult("gold", "ok", counts.get("silver_readings"), counts.get("gold_sensor_metrics_hourly"),
+                          detail=f"dbt: {built} node(s) ok")
+
+    def _silver(self) -> StepResult:
+        return self._transform("silver")
+
+    def _gold(self) -> StepResult:
+        return self._transform("gold")
+
+
+WAREHOUSE_TABLES = {
+    "silver_readings": "silver.silver_readings",
+    "silver_rejected_readings": "silver.silver_rejected_readings",
+    "gold_sensor_metrics_hourly": "gold.gold_sensor_metrics_hourly",
+    "gold_anomalies": "gold.gold_anomalies",
+    "gold_device_health": "gold.gold_device_health",
+}
+
+
+def layer_counts(settings: Settings) -> dict[str, int]:
+    """Row counts of bronze, quarantine and the warehouse tables (absent tables are left out)."""
+    import duckdb
+
+    lake = settings.lake_root
+    counts: dict[str, int] = {}
+    if not lake.is_local:
+        return counts
+    with duckdb.connect(str(lake.warehouse), read_only=True) if lake.warehouse.exists() else duckdb.connect() as con:
+        for name, path in (("bronze", lake.bronze_readings), ("quarantine", lake.quarantine_readings)):
+            if any(Path(path).glob("*/*.parquet")):
+                counts[name] = con.execute(f"select count(*) from read_parquet('{path}/*/*.parquet')").fetchone()[0]
+        existing = {
+            f"{s}.{t}" for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()
+        }
+        for name, table in WAREHOUSE_TABLES.items():
+            if table in existing:
+                counts[name] = con.execute(f"select count(*) from {table}").fetchone()[0]
+    return counts
+
+
+def _record(settings: Settings, report: CycleReport) -> None:
+    rows = [
+        {
+            "run_id": report.run_id,
+            "step": s.step,
+            "status": s.status,
+            "rows_in": s.rows_in,
+            "rows_out": s.rows_out,
+            "rows_rejected": s.rows_rejected,
+            "seconds": round(s.seconds, 3),
+            "detail": s.detail[:2000],
+            "started_at": s.started_at,
+            "finished_at": s.finished_at,
+            "cycle_started_at": report.started_at,
+            "recorded_at": datetime.now(UTC),
+        }
+        for s in report.steps
+    ]
+    ops.append(settings.lake_root, "ops_runs", rows)
