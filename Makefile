@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip sync --quiet --python $(VENV)/bin/python requirements.lock
-	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --no-deps -e .
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --no-deps --config-settings editable_mode=compat -e .
 	touch $(STAMP)
 
 # Re-pin every dependency after editing pyproject.toml.

@@ -7,6 +7,7 @@ and peak memory (this Python process, and the Spark JVM it starts, sampled every
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import shutil
 import sys
@@ -36,10 +37,8 @@ class PeakMemory(threading.Thread):
         while not self._stop_event.wait(0.2):
             total = 0
             for child in me.children(recursive=True):
-                try:
+                with contextlib.suppress(psutil.Error):  # a child may exit while we look
                     total += child.memory_info().rss
-                except psutil.Error:
-                    pass
             self.children_peak = max(self.children_peak, total)
 
     def stop(self) -> None:

@@ -52,8 +52,16 @@ FIELDS: tuple[Field, ...] = (
 
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
 REQUIRED_FIELDS = tuple(f.name for f in FIELDS if f.required)
-METRICS = ("temperature_c", "humidity_pct", "pressure_hpa", "vibration_mm_s",
-           "accel_x_g", "accel_y_g", "accel_z_g", "distance_mm")
+METRICS = (
+    "temperature_c",
+    "humidity_pct",
+    "pressure_hpa",
+    "vibration_mm_s",
+    "accel_x_g",
+    "accel_y_g",
+    "accel_z_g",
+    "distance_mm",
+)
 
 # Which metrics each device type reports.
 DEVICE_TYPES: dict[str, tuple[str, ...]] = {

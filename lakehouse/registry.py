@@ -46,8 +46,7 @@ def fleet(size: int) -> list[Device]:
     """The first ``size`` devices of the registry."""
     if not 1 <= size <= REGISTRY_SIZE:
         raise ValueError(
-            f"--devices {size}: the registry holds devices 1..{REGISTRY_SIZE}; "
-            f"choose a fleet size in that range"
+            f"--devices {size}: the registry holds devices 1..{REGISTRY_SIZE}; choose a fleet size in that range"
         )
     return [device(i) for i in range(1, size + 1)]
 

@@ -44,9 +44,7 @@ class LocalStorage:
         root = Path(prefix_uri)
         if not root.exists():
             return []
-        return sorted(
-            str(p) for p in root.rglob(f"*{suffix}") if p.is_file() and not p.name.startswith((".", "_"))
-        )
+        return sorted(str(p) for p in root.rglob(f"*{suffix}") if p.is_file() and not p.name.startswith((".", "_")))
 
     def exists(self, uri: str) -> bool:
         return Path(uri).exists()

@@ -42,9 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--readings", type=int, default=100_000, help="readings to simulate (default 100,000)")
     demo.add_argument("--devices", type=int, default=50, help="devices in the fleet (default 50; at most 1000)")
-    demo.add_argument(
-        "--dirty-rate", type=float, default=0.01, help="share of dirty records, 0..1 (default 0.01)"
-    )
+    demo.add_argument("--dirty-rate", type=float, default=0.01, help="share of dirty records, 0..1 (default 0.01)")
     demo.add_argument("--seed", type=int, default=42, help="random seed: same seed, same readings (default 42)")
     demo.set_defaults(handler=_demo)
 
@@ -80,8 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="query the local warehouse read-only (DuckDB SQL)",
         formatter_class=_FMT,
         description="Run one SQL query against <lake>/warehouse.duckdb, opened read-only, and print the result.",
-        epilog="examples:\n  lakehouse sql \"select * from gold.gold_anomalies order by score desc limit 10\"\n"
-        "  lakehouse sql \"show all tables\"",
+        epilog='examples:\n  lakehouse sql "select * from gold.gold_anomalies order by score desc limit 10"\n'
+        '  lakehouse sql "show all tables"',
     )
     sql.add_argument("query", help="the SQL to run")
     sql.set_defaults(handler=_sql)
@@ -104,8 +102,16 @@ def _run(settings, args) -> int:
     if args.json_logs:
         report = run_cycle(settings, echo=lambda _line: None)
         for step in report.steps:
-            print(json.dumps({"run_id": report.run_id, **{k: v for k, v in vars(step).items() if k not in ("started_at", "finished_at")},
-                              "started_at": str(step.started_at), "finished_at": str(step.finished_at)}))
+            print(
+                json.dumps(
+                    {
+                        "run_id": report.run_id,
+                        **{k: v for k, v in vars(step).items() if k not in ("started_at", "finished_at")},
+                        "started_at": str(step.started_at),
+                        "finished_at": str(step.finished_at),
+                    }
+                )
+            )
     else:
         report = run_cycle(settings)
     raise_for_failure(report)

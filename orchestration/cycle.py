@@ -127,7 +127,9 @@ class _CycleRunner:
             self.echo(gate.format_report())
         checked = len(gate.results)
         return StepResult(
-            f"gate_{layer}", "ok", detail=f"{checked} expectation(s) passed" + (f", {len(warnings)} warning(s)" if warnings else "")
+            f"gate_{layer}",
+            "ok",
+            detail=f"{checked} expectation(s) passed" + (f", {len(warnings)} warning(s)" if warnings else ""),
         )
 
     def _gate_bronze(self) -> StepResult:
@@ -151,11 +153,20 @@ class _CycleRunner:
         built = sum(1 for m in result.models if m.status in ("success", "pass"))
         if layer == "silver":
             return StepResult(
-                "silver", "ok", counts.get("bronze"), counts.get("silver_readings"),
-                counts.get("silver_rejected_readings"), detail=f"dbt: {built} node(s) ok",
+                "silver",
+                "ok",
+                counts.get("bronze"),
+                counts.get("silver_readings"),
+                counts.get("silver_rejected_readings"),
+                detail=f"dbt: {built} node(s) ok",
             )
-        return StepResult("gold", "ok", counts.get("silver_readings"), counts.get("gold_sensor_metrics_hourly"),
-                          detail=f"dbt: {built} node(s) ok")
+        return StepResult(
+            "gold",
+            "ok",
+            counts.get("silver_readings"),
+            counts.get("gold_sensor_metrics_hourly"),
+            detail=f"dbt: {built} node(s) ok",
+        )
 
     def _silver(self) -> StepResult:
         return self._transform("silver")
@@ -186,7 +197,8 @@ def layer_counts(settings: Settings) -> dict[str, int]:
             if any(Path(path).glob("*/*.parquet")):
                 counts[name] = con.execute(f"select count(*) from read_parquet('{path}/*/*.parquet')").fetchone()[0]
         existing = {
-            f"{s}.{t}" for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()
+            f"{s}.{t}"
+            for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()
         }
         for name, table in WAREHOUSE_TABLES.items():
             if table in existing:

@@ -38,7 +38,9 @@ def run_demo(settings: Settings, options: DemoOptions, echo: Echo = print) -> De
     from ingestion.simulator import FleetConfig
 
     start = options.start or default_start(options.readings, options.devices)
-    echo(f"demo: simulating {options.readings:,} readings from {options.devices} devices into {settings.lake_root.root}")
+    echo(
+        f"demo: simulating {options.readings:,} readings from {options.devices} devices into {settings.lake_root.root}"
+    )
     began = time.monotonic()
     produced = produce(
         settings,
@@ -51,7 +53,11 @@ def run_demo(settings: Settings, options: DemoOptions, echo: Echo = print) -> De
         ),
     )
     produce_step = StepResult(
-        "produce", "ok", rows_in=produced.lines, rows_out=produced.lines, seconds=time.monotonic() - began,
+        "produce",
+        "ok",
+        rows_in=produced.lines,
+        rows_out=produced.lines,
+        seconds=time.monotonic() - began,
         detail=f"{produced.files} landing file(s)",
     )
     cycle = run_cycle(settings, echo=echo)
@@ -62,6 +68,7 @@ def format_stage_table(report: DemoReport) -> str:
     header = f"{'stage':<13}{'status':<9}{'in':>11}{'out':>11}{'quarantined':>13}{'seconds':>9}{'records/s':>12}"
     lines = [header, "-" * len(header)]
     for step in [report.produce, *report.cycle.steps]:
+
         def num(value):
             return f"{value:,}" if value is not None else ""
 
@@ -77,7 +84,7 @@ def next_steps(settings: Settings) -> str:
     lake = settings.lake_root
     return f"""\
 Look at the results:
-  duckdb {lake.warehouse if lake.is_local else '<warehouse>'}   # then: select * from gold.gold_anomalies limit 10;
+  duckdb {lake.warehouse if lake.is_local else "<warehouse>"}   # then: select * from gold.gold_anomalies limit 10;
   lakehouse status                               # rows, partitions, freshness per layer
   cd dbt_project && dbt build                    # analysts: plain dbt works on the same warehouse
   cd dbt_project && dbt docs generate && dbt docs serve

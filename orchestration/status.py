@@ -72,7 +72,10 @@ def layer_status(settings: Settings) -> list[LayerStatus]:
     if not lake.warehouse.exists():
         return statuses
     with duckdb.connect(str(lake.warehouse), read_only=True) as con:
-        existing = {f"{s}.{t}" for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()}
+        existing = {
+            f"{s}.{t}"
+            for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()
+        }
         for layer, table, time_column, partition_column in _TABLES:
             if table not in existing:
                 statuses.append(LayerStatus(layer, table, None, None, None, None))

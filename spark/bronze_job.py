@@ -230,10 +230,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings(lake=args.lake, spark_master="", max_files_per_trigger=args.max_files_per_trigger)
     report = run_bronze(settings, continuous=args.continuous, interval=args.interval)
+    import lakehouse
+
     print(
         json.dumps(
-            {"batches": report.batch_ids, "lines": report.lines, "bronze_rows": report.bronze_rows,
-             "quarantine_rows": report.quarantine_rows, "seconds": round(report.seconds, 2)}
+            {
+                "code_from": lakehouse.__file__,
+                "batches": report.batch_ids,
+                "lines": report.lines,
+                "bronze_rows": report.bronze_rows,
+                "quarantine_rows": report.quarantine_rows,
+                "seconds": round(report.seconds, 2),
+            }
         )
     )
     return 0

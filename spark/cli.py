@@ -19,7 +19,8 @@ EPILOG = """\
 examples:
   lakehouse bronze --once                         # land everything new, then stop (what `run` does)
   lakehouse bronze --continuous --interval 10s    # keep landing new files every 10 s; Ctrl-C stops
-  lakehouse --lake s3://bucket/lake bronze --once # on a cluster, prefer spark-submit (see README)
+  lakehouse bronze compact --date 2026-11-23      # rewrite a partition's small files into few large ones
+  lakehouse bronze package --out dist/            # zip + entry script for spark-submit on EMR or Glue
 """
 
 
@@ -31,8 +32,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=("land", "compact", "package"),
+        default="land",
+        help="land (default): run the streaming job; compact: rewrite one event date's files; "
+        "package: build the spark-submit bundle",
+    )
+    parser.add_argument("--date", metavar="YYYY-MM-DD", help="with compact: the event date to compact")
+    parser.add_argument("--out", default="dist", metavar="DIR", help="with package: output folder (default dist/)")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--once", action="store_true", help="trigger availableNow: land what is there, then stop (default)")
+    mode.add_argument(
+        "--once", action="store_true", help="trigger availableNow: land what is there, then stop (default)"
+    )
     mode.add_argument("--continuous", action="store_true", help="processing-time trigger: run until stopped")
     parser.add_argument(
         "--interval", default="10s", metavar="DURATION", help="trigger interval with --continuous (default 10s)"
@@ -61,6 +74,10 @@ def parse_interval(text: str) -> str:
 
 
 def _bronze(settings, args) -> int:
+    if args.action == "package":
+        return _package(args)
+    if args.action == "compact":
+        return _compact(settings, args)
     from spark.bronze_job import run_bronze
 
     settings = settings.with_overrides(max_files_per_trigger=args.max_files_per_trigger)
@@ -72,9 +89,7 @@ def _bronze(settings, args) -> int:
             flush=True,
         )
 
-    report = run_bronze(
-        settings, continuous=args.continuous, interval=parse_interval(args.interval), on_batch=progress
-    )
+    report = run_bronze(settings, continuous=args.continuous, interval=parse_interval(args.interval), on_batch=progress)
     if not report.batches:
         print("bronze: no new landing files")
     else:
@@ -85,4 +100,35 @@ def _bronze(settings, args) -> int:
         )
         for reason, count in sorted(report.quarantine_reasons().items()):
             print(f"  quarantined {count:>8,}  {reason}")
+    return 0
+
+
+def _package(args) -> int:
+    from pathlib import Path
+
+    from spark.package import build_job_package
+
+    archive, entry = build_job_package(Path(args.out))
+    print(f"wrote {archive} and {entry}")
+    print(f"submit with: spark-submit --py-files {archive} {entry} --lake s3://bucket/lake")
+    return 0
+
+
+def _compact(settings, args) -> int:
+    from datetime import date
+
+    from lakehouse.errors import LakehouseError
+    from spark.compact import compact_partition
+
+    if not args.date:
+        raise LakehouseError("bronze compact needs --date YYYY-MM-DD (the event date whose files to rewrite)")
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError as exc:
+        raise LakehouseError(f"--date '{args.date}' is not a date; write it as YYYY-MM-DD") from exc
+    result = compact_partition(settings, day)
+    print(
+        f"bronze compact {day}: {result.rows:,} rows, {result.files_before} file(s) -> {result.files_after} "
+        f"in {result.seconds:.1f} s"
+    )
     return 0

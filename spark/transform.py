@@ -81,9 +81,7 @@ def parse_lines(lines: DataFrame) -> DataFrame:
         F.size(F.array_except(F.col(_KEYS), contract_keys)) > 0,
         F.to_json(F.map_filter(m, lambda k, _v: ~F.array_contains(contract_keys, k))),
     )
-    contract_columns = [
-        (event_time if f.name == "event_time" else p[f.name]).alias(f.name) for f in FIELDS
-    ]
+    contract_columns = [(event_time if f.name == "event_time" else p[f.name]).alias(f.name) for f in FIELDS]
     return with_loose.select(
         "raw_line",
         "_source_file",

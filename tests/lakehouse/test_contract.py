@@ -14,8 +14,14 @@ from lakehouse.lake import Lake
 
 def test_the_contract_names_every_metric_with_its_unit():
     assert set(contract.METRICS) == {
-        "temperature_c", "humidity_pct", "pressure_hpa", "vibration_mm_s",
-        "accel_x_g", "accel_y_g", "accel_z_g", "distance_mm",
+        "temperature_c",
+        "humidity_pct",
+        "pressure_hpa",
+        "vibration_mm_s",
+        "accel_x_g",
+        "accel_y_g",
+        "accel_z_g",
+        "distance_mm",
     }
     assert all(contract.FIELD_BY_NAME[m].unit for m in contract.METRICS)
 

@@ -13,8 +13,13 @@ GOOD = (
     '{{"device_id":"env-{i:05d}","device_type":"environmental","site_id":"site-01",'
     '"event_time":"2026-11-2{day}T10:00:{s:02d}.000Z","seq":{i},"temperature_c":20.5}}'
 )
-BAD = ["{truncated", "", '{"device_id":"env-00001"}', '{"device_id":"env-00001","device_type":"environmental",'
-       '"site_id":"site-01","event_time":"2026-11-23T10:00:00.000Z","seq":"x"}']
+BAD = [
+    "{truncated",
+    "",
+    '{"device_id":"env-00001"}',
+    '{"device_id":"env-00001","device_type":"environmental",'
+    '"site_id":"site-01","event_time":"2026-11-23T10:00:00.000Z","seq":"x"}',
+]
 
 
 def write_landing(lake_root: str, name: str, lines: list[str], hour: str = "2026/11/23/10") -> Path:
@@ -42,7 +47,10 @@ def test_every_landing_line_is_in_bronze_or_quarantine_exactly_once(spark, lake_
 
     assert (report.lines, report.bronze_rows, report.quarantine_rows) == (44, 40, 4)
     assert dict(report.quarantine_reasons()) == {
-        "malformed_json": 1, "empty_line": 1, "missing_required:device_type": 1, "type_mismatch:seq": 1,
+        "malformed_json": 1,
+        "empty_line": 1,
+        "missing_required:device_type": 1,
+        "type_mismatch:seq": 1,
     }
     assert len(bronze_rows(lake)) == 40
     quarantined = duckdb.sql(f"select reason, raw_line from read_parquet('{lake.quarantine_readings}/*/*.parquet')")
