@@ -1,0 +1,175 @@
+"""Great Expectations, set up from code for one gate run: an ephemeral context, a pandas data source per
+layer, a dataframe asset and validation definition per suite, and the layer's checkpoint ``gate_<layer>``.
+
+Each frame (a partition, or a slice of one) is validated by running the checkpoint on it. Results stay in
+the context's in-memory store; with Data Docs on, they are also written under ``<lake>/gx/`` and the docs
+site is built at ``<lake>/gx/data_docs/`` once, after the last frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from expectations.result import ExpectationOutcome
+from expectations.suites import SuiteSpec
+from lakehouse.lake import Lake
+
+DOCS_SITE = "lake"
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Keep GX's warnings, log lines and progress bars out of the terminal."""
+    logger = logging.getLogger("great_expectations")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+class GateEngine:
+    def __init__(self, layer: str, run_id: str, lake: Lake, docs: bool) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
+
+        defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+        config = DataContextConfig(
+            store_backend_defaults=defaults,
+            progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+            analytics_enabled=False,
+        )
+        if docs:
+            config.stores[defaults.validation_results_store_name] = {
+                "class_name": "ValidationResultsStore",
+                "store_backend": _store_backend(lake, "validations"),
+            }
+            config.data_docs_sites = {
+                DOCS_SITE: {
+                    "class_name": "SiteBuilder",
+                    "store_backend": _store_backend(lake, "data_docs"),
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                }
+            }
+        self._gx = gx
+        self.layer = layer
+        self.run_id = run_id
+        self.lake = lake
+        self.context = gx.get_context(mode="ephemeral", project_config=config)
+        self.source = self.context.data_sources.add_pandas(name=layer)
+        self._definitions: dict[str, Any] = {}
+        self._specs: dict[str, SuiteSpec] = {}
+        self.docs = docs
+
+    def register(self, spec: SuiteSpec) -> None:
+        gx = self._gx
+        asset = self.source.add_dataframe_asset(name=spec.name)
+        batch_definition = asset.add_batch_definition_whole_dataframe("frame")
+        suite = self.context.suites.add(spec.build())
+        self._definitions[spec.name] = self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=spec.name, data=batch_definition, suite=suite)
+        )
+        self._specs[spec.name] = spec
+
+    def validate(
+        self, suite: str, frame: Any, partition: str | None, parameters: dict[str, Any] | None = None
+    ) -> list[ExpectationOutcome]:
+        """Run the layer's checkpoint with one suite on one frame."""
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        gx = self._gx
+        spec = self._specs[suite]
+        checkpoint = self.context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=f"gate_{self.layer}",
+                validation_definitions=[self._definitions[suite]],
+                result_format=spec.result_format,
+                actions=[],
+            )
+        )
+        run = RunIdentifier(run_name=f"{self.run_id} {partition or 'table'}", run_time=datetime.now(UTC))
+        result = checkpoint.run(
+            batch_parameters={"dataframe": frame}, expectation_parameters=parameters or {}, run_id=run
+        )
+        (validation,) = result.run_results.values()
+        return [to_outcome(suite, r, partition) for r in validation.results]
+
+    def build_docs(self) -> str:
+        self.context.build_data_docs(site_names=[DOCS_SITE])
+        index = self.lake.uri("gx", "data_docs", "index.html")
+        return f"file://{index}" if self.lake.is_local else index
+
+
+def _store_backend(lake: Lake, folder: str) -> dict[str, Any]:
+    if lake.is_local:
+        return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(lake.local_path("gx", folder))}
+    bucket, _, prefix = lake.uri("gx", folder).removeprefix("s3://").partition("/")
+    return {"class_name": "TupleS3StoreBackend", "bucket": bucket, "prefix": prefix}
+
+
+def to_outcome(suite: str, result: Any, partition: str | None) -> ExpectationOutcome:
+    """One GX ExpectationValidationResult as our outcome."""
+    config = result.expectation_config
+    meta = config.meta or {}
+    kwargs = config.kwargs
+    if "column" in kwargs:
+        column = kwargs["column"]
+    elif "column_A" in kwargs:
+        column = f"{kwargs['column_A']}, {kwargs['column_B']}"
+    elif "column_list" in kwargs:
+        column = ", ".join(kwargs["column_list"])
+    else:
+        column = None
+    body = result.result or {}
+    details = ""
+    mismatched = (body.get("details") or {}).get("mismatched") if isinstance(body.get("details"), dict) else None
+    if mismatched and mismatched.get("missing"):
+        details = f"missing columns: {mismatched['missing']}"
+    exception = _exception_message(result.exception_info)
+    if exception:
+        details = f"could not be evaluated: {exception}"
+    observed = body.get("observed_value")
+    if isinstance(observed, list | dict):
+        observed = None
+    return ExpectationOutcome(
+        suite=suite,
+        expectation=meta.get("name", config.type),
+        rule=meta.get("rule", config.type),
+        column=column,
+        severity=meta.get("severity", "error"),
+        success=bool(result.success),
+        element_count=body.get("element_count"),
+        unexpected_count=body.get("unexpected_count"),
+        unexpected_percent=body.get("unexpected_percent"),
+        partition=partition,
+        note=config.notes if isinstance(config.notes, str) else " ".join(config.notes or []),
+        observed_value=observed,
+        details=details,
+        partial_unexpected_list=list(body.get("partial_unexpected_list") or []),
+        sample_rows=[dict(row) for row in body.get("partial_unexpected_index_list") or [] if isinstance(row, dict)],
+    )
+
+
+def _exception_message(info: Any) -> str:
+    if not info:
+        return ""
+    if isinstance(info, dict) and "exception_message" in info:
+        return info["exception_message"] if info.get("raised_exception") else ""
+    if isinstance(info, dict):
+        for value in info.values():
+            message = _exception_message(value)
+            if message:
+                return message
+    return ""

@@ -1,0 +1,222 @@
+"""Reading what the gates validate: bronze Parquet and manifests from the lake, silver and gold from the
+local DuckDB warehouse. Reading only; nothing here writes or deletes.
+
+Memory stays bounded: bronze is read one event-date partition at a time in chunks of at most
+``max_rows`` rows; warehouse partitions larger than that are split into event-time slices.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lakehouse.errors import LakehouseError
+from lakehouse.lake import Lake
+from lakehouse.storage import storage_for
+
+MANIFEST_JOB = "bronze_readings"
+
+
+def check_partition(value: str) -> str:
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise LakehouseError(f"partition '{value}' is not an event date; write it as YYYY-MM-DD") from None
+
+
+# --- bronze -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Manifest:
+    batch_id: int
+    lines: int
+    bronze_rows: int
+    quarantine_rows: int
+    event_dates: tuple[str, ...]
+    uri: str
+
+
+def read_manifests(lake: Lake) -> dict[int, Manifest]:
+    """Every bronze batch manifest under ``_manifests/bronze_readings/``, by batch id."""
+    folder = lake.manifests(MANIFEST_JOB)
+    storage = storage_for(folder)
+    manifests: dict[int, Manifest] = {}
+    for uri in storage.list(folder, suffix=".json"):
+        try:
+            data = json.loads(storage.read_bytes(uri))
+            manifest = Manifest(
+                batch_id=int(data["batch_id"]),
+                lines=int(data["lines"]),
+                bronze_rows=int(data["bronze_rows"]),
+                quarantine_rows=int(data["quarantine_rows"]),
+                event_dates=tuple(data["event_dates"]),
+                uri=uri,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LakehouseError(
+                f"bronze manifest {uri} cannot be read ({exc!r}); it must hold batch_id, lines, bronze_rows, "
+                f"quarantine_rows and event_dates as the bronze job writes them"
+            ) from exc
+        manifests[manifest.batch_id] = manifest
+    return manifests
+
+
+def _filesystem(uri: str):
+    from pyarrow import fs
+
+    filesystem, path = fs.FileSystem.from_uri(uri)
+    return filesystem, path
+
+
+def bronze_partitions(lake: Lake) -> list[str]:
+    """The event dates bronze holds (folders ``event_date=YYYY-MM-DD``)."""
+    from pyarrow import fs
+
+    filesystem, root = _filesystem(lake.bronze_readings)
+    infos = filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True))
+    prefix = "event_date="
+    return sorted(
+        i.base_name[len(prefix):] for i in infos if i.type == fs.FileType.Directory and i.base_name.startswith(prefix)
+    )
+
+
+def bronze_files(lake: Lake, partition: str) -> list[str]:
+    """The Parquet files of one event-date partition (hidden and temporary files left out)."""
+    from pyarrow import fs
+
+    filesystem, root = _filesystem(f"{lake.bronze_readings}/event_date={partition}")
+    infos = filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True))
+    return sorted(
+        i.path for i in infos
+        if i.type == fs.FileType.File and i.base_name.endswith(".parquet") and not i.base_name.startswith((".", "_"))
+    )
+
+
+def iter_bronze_chunks(
+    lake: Lake, partition: str, batch_ids: list[int] | None, max_rows: int
+) -> Iterator[Any]:  # Iterator[pyarrow.Table]
+    """The rows of one bronze partition (only those of ``batch_ids`` when given), ``max_rows`` at a time."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    files = bronze_files(lake, partition)
+    if not files:
+        return
+    filesystem, _ = _filesystem(lake.bronze_readings)
+    dataset = ds.dataset(files, format="parquet", filesystem=filesystem)
+    row_filter = ds.field("_batch_id").isin(batch_ids) if batch_ids is not None else None
+    if row_filter is not None and "_batch_id" not in dataset.schema.names:
+        raise LakehouseError(
+            f"bronze partition event_date={partition} has no _batch_id column ({files[0]}), so its rows cannot be "
+            f"matched to batches; gate it with --partition instead of --batch"
+        )
+    pending: list[Any] = []
+    size = 0
+    for batch in dataset.to_batches(filter=row_filter, batch_size=min(max_rows, 1 << 17)):
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        size += batch.num_rows
+        if size >= max_rows:
+            yield pa.Table.from_batches(pending, schema=dataset.schema)
+            pending, size = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending, schema=dataset.schema)
+
+
+# --- warehouse --------------------------------------------------------------------------------------------
+
+
+class Warehouse:
+    """A read-only DuckDB connection to the local warehouse; use as ``with open_warehouse(path) as wh``."""
+
+    def __init__(self, connection: Any, path: Path) -> None:
+        self._con = connection
+        self.path = path
+
+    def require_table(self, table: str, built_by: str) -> None:
+        schema, name = table.split(".")
+        found = self._con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+        if not found:
+            raise LakehouseError(
+                f"table {table} does not exist in {self.path}; build it first (`lakehouse transform {built_by}`)"
+            )
+
+    def scalar(self, sql: str) -> Any:
+        return self._con.execute(sql).fetchone()[0]
+
+    def dates(self, sql: str) -> list[str]:
+        """The ISO dates a query returns in its first column."""
+        return [row[0].isoformat() for row in self._con.execute(sql).fetchall() if row[0] is not None]
+
+    def frame(self, sql: str):  # -> pandas.DataFrame
+        return self._con.execute(sql).df()
+
+
+@contextmanager
+def open_warehouse(path: Path) -> Iterator[Warehouse]:
+    """Open the warehouse read-only and close it on the way out, so dbt can take the writer lock next."""
+    import duckdb
+
+    if not path.exists():
+        raise LakehouseError(
+            f"the warehouse {path} does not exist; build silver and gold first (`lakehouse transform`), "
+            f"or point --lake at the lake that has it"
+        )
+    try:
+        connection = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise LakehouseError(
+            f"cannot open the warehouse {path} read-only: {exc}. If dbt is building right now, run the gate "
+            f"after it finishes"
+        ) from exc
+    try:
+        yield Warehouse(connection, path)
+    finally:
+        connection.close()
+
+
+def event_slices(partition: str, rows: int, max_rows: int) -> list[tuple[str, str | None, str | None]]:
+    """Split one event date into event-time slices of about ``max_rows`` rows each.
+
+    Returns (label, lower, upper) with SQL timestamp texts; the first slice has no lower bound and the last
+    no upper bound, so rows whose event time lies outside the day (a wrong event_date) are still read.
+    """
+    count = max(1, math.ceil(rows / max_rows))
+    if count == 1:
+        return [(partition, None, None)]
+    start = datetime.fromisoformat(partition)
+    step = timedelta(seconds=math.ceil(86400 / count))
+    bounds = [start + step * i for i in range(1, count)]
+    slices = []
+    for i in range(count):
+        lower = bounds[i - 1] if i > 0 else None
+        upper = bounds[i] if i < count - 1 else None
+        label_from = (lower or start).strftime("%H:%M:%S")
+        label_to = upper.strftime("%H:%M:%S") if upper else "24:00:00"
+        slices.append((f"{partition} [{label_from}-{label_to})", _sql_ts(lower), _sql_ts(upper)))
+    return slices
+
+
+def slice_condition(column: str, lower: str | None, upper: str | None) -> str:
+    parts = []
+    if lower:
+        parts.append(f"{column} >= timestamp '{lower}'")
+    if upper:
+        parts.append(f"({column} < timestamp '{upper}' or {column} is null)" if not lower else
+                     f"{column} < timestamp '{upper}'")
+    return " and ".join(parts) or "true"
+
+
+def _sql_ts(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else None
