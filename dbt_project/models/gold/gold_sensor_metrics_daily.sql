@@ -1,0 +1,71 @@
+with
+
+silver_readings as (
+
+    select * from {{ ref('silver_readings') }}
+
+),
+
+device_types as (
+
+    select * from {{ ref('device_types') }}
+
+),
+
+metric_values as (
+
+    {{ metric_values('silver_readings', ['device_id', 'device_type', 'site_id', 'event_date', 'ingested_at']) }}
+
+),
+
+daily_aggregates as (
+
+    select
+        device_id,
+        device_type,
+        site_id,
+        metric,
+        event_date,
+        count(*) as reading_count,
+        min(metric_value) as min_value,
+        max(metric_value) as max_value,
+        avg(metric_value) as avg_value,
+        stddev_samp(metric_value) as stddev_value,
+        {{ percentile('metric_value', 0.5) }} as p50_value,
+        {{ percentile('metric_value', 0.95) }} as p95_value,
+        max(ingested_at) as last_ingested_at
+
+    from metric_values
+    group by 1, 2, 3, 4, 5
+
+),
+
+final as (
+
+    select
+        daily_aggregates.device_id,
+        daily_aggregates.device_type,
+        daily_aggregates.site_id,
+        daily_aggregates.metric,
+        daily_aggregates.event_date,
+        daily_aggregates.reading_count,
+        daily_aggregates.min_value,
+        daily_aggregates.max_value,
+        daily_aggregates.avg_value,
+        daily_aggregates.stddev_value,
+        daily_aggregates.p50_value,
+        daily_aggregates.p95_value,
+        86400.0 / device_types.reporting_interval_s as expected_count,
+        least(
+            1.0,
+            daily_aggregates.reading_count / (86400.0 / device_types.reporting_interval_s)
+        ) as completeness,
+        daily_aggregates.last_ingested_at
+
+    from daily_aggregates
+    inner join device_types
+        on daily_aggregates.device_type = device_types.device_type
+
+)
+
+select * from final

@@ -1,0 +1,72 @@
+with
+
+silver_readings as (
+
+    select * from {{ ref('silver_readings') }}
+
+),
+
+device_types as (
+
+    select * from {{ ref('device_types') }}
+
+),
+
+metric_values as (
+
+    {{ metric_values('silver_readings', ['device_id', 'device_type', 'site_id', 'event_at', 'ingested_at']) }}
+
+),
+
+hourly_aggregates as (
+
+    select
+        device_id,
+        device_type,
+        site_id,
+        metric,
+        {{ dbt.date_trunc('hour', 'event_at') }} as hour_at,
+        count(*) as reading_count,
+        min(metric_value) as min_value,
+        max(metric_value) as max_value,
+        avg(metric_value) as avg_value,
+        stddev_samp(metric_value) as stddev_value,
+        {{ percentile('metric_value', 0.5) }} as p50_value,
+        {{ percentile('metric_value', 0.95) }} as p95_value,
+        max(ingested_at) as last_ingested_at
+
+    from metric_values
+    group by 1, 2, 3, 4, 5
+
+),
+
+final as (
+
+    select
+        hourly_aggregates.device_id,
+        hourly_aggregates.device_type,
+        hourly_aggregates.site_id,
+        hourly_aggregates.metric,
+        hourly_aggregates.hour_at,
+        cast(hourly_aggregates.hour_at as date) as event_date,
+        hourly_aggregates.reading_count,
+        hourly_aggregates.min_value,
+        hourly_aggregates.max_value,
+        hourly_aggregates.avg_value,
+        hourly_aggregates.stddev_value,
+        hourly_aggregates.p50_value,
+        hourly_aggregates.p95_value,
+        3600.0 / device_types.reporting_interval_s as expected_count,
+        least(
+            1.0,
+            hourly_aggregates.reading_count / (3600.0 / device_types.reporting_interval_s)
+        ) as completeness,
+        hourly_aggregates.last_ingested_at
+
+    from hourly_aggregates
+    inner join device_types
+        on hourly_aggregates.device_type = device_types.device_type
+
+)
+
+select * from final

@@ -1,0 +1,33 @@
+with
+
+source as (
+
+    select * from {{ source('bronze', 'readings') }}
+
+),
+
+renamed as (
+
+    select
+        cast(device_id as varchar) as device_id,
+        cast(device_type as varchar) as device_type,
+        cast(site_id as varchar) as site_id,
+        cast(event_time as timestamp) as event_at,
+        cast(event_date as date) as event_date,
+        cast(seq as bigint) as seq,
+        {%- for metric in var('metrics') %}
+        cast({{ metric }} as double) as {{ metric }},
+        {%- endfor %}
+        cast(battery_pct as double) as battery_pct,
+        cast(firmware as varchar) as firmware,
+        cast(_rescued_data as varchar) as rescued_data,
+        cast(_ingested_at as timestamp) as ingested_at,
+        cast(_source_file as varchar) as source_file,
+        cast(_batch_id as bigint) as batch_id,
+        cast(_schema_version as integer) as schema_version
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,182 @@
+"""Run dbt in-process: seeds, staging and silver, then gold, with their tests.
+
+``transform(settings, "silver")`` builds the seeds, the staging views and the silver tables and runs their
+tests; ``"gold"`` builds the gold tables and their tests; ``None`` builds everything. dbt runs with the
+repository's ``dbt_project`` as project and profiles directory, the target named by
+``settings.dbt_target`` and ``LAKEHOUSE_LAKE`` set to the lake root, so the models read
+``<lake>/bronze/readings`` and (target ``local``) write ``<lake>/warehouse.duckdb``.
+
+A failing model or test does not raise: the result says ``success=False`` and ``failures`` names each
+failed node with dbt's message. dbt's own progress lines go to standard output as dbt prints them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from lakehouse.config import DBT_PROJECT_DIR, Settings
+from lakehouse.errors import LakehouseError
+
+# What each layer builds, as a dbt selection. Seeds carry the `silver` tag; `+` adds the staging views.
+LAYER_SELECTION = {
+    "silver": "+tag:silver",
+    "gold": "tag:gold",
+}
+# dbt nodes that produce a relation (the rest are tests).
+_BUILT_RESOURCE_TYPES = ("model", "seed", "snapshot")
+_FAILED_STATUSES = ("error", "fail", "runtime error")
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    name: str
+    status: str
+    rows_affected: int | None
+    seconds: float
+    message: str | None
+
+
+@dataclass(frozen=True)
+class TransformResult:
+    success: bool
+    seconds: float
+    models: list[ModelRun] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def model(self, name: str) -> ModelRun:
+        for run in self.models:
+            if run.name == name:
+                return run
+        raise KeyError(f"model '{name}' did not run in this transform; ran: {[m.name for m in self.models]}")
+
+
+def dbt_args(
+    settings: Settings,
+    layer: str | None = None,
+    *,
+    full_refresh: bool = False,
+    vars: dict[str, Any] | None = None,
+    select: str | None = None,
+    command: str = "build",
+) -> list[str]:
+    """The dbt command line that :func:`transform` runs (also handy to print for a user)."""
+    if layer is not None and layer not in LAYER_SELECTION:
+        raise ValueError(f"layer '{layer}' is not one of {sorted(LAYER_SELECTION)} (or None for everything)")
+    project = str(DBT_PROJECT_DIR)
+    args = [command, "--project-dir", project, "--profiles-dir", project, "--target", settings.dbt_target]
+    all_vars = {"future_tolerance_s": settings.future_tolerance_s, **(vars or {})}
+    args += ["--vars", json.dumps(all_vars, sort_keys=True, default=str)]
+    selection = select or (LAYER_SELECTION[layer] if layer else None)
+    if selection:
+        args += ["--select", selection]
+    if full_refresh and command in ("build", "run", "seed"):
+        args.append("--full-refresh")
+    return args
+
+
+def transform(
+    settings: Settings,
+    layer: str | None = None,
+    *,
+    full_refresh: bool = False,
+    vars: dict[str, Any] | None = None,
+    select: str | None = None,
+) -> TransformResult:
+    """Build a layer with ``dbt build`` in this process; see the module docstring.
+
+    ``select`` (a dbt selection such as ``"silver_readings+"``) replaces the layer's own selection.
+    ``vars`` are passed to dbt (``reference_time``, ``lookback_days``, ...); ``future_tolerance_s``
+    comes from the settings unless ``vars`` overrides it.
+    """
+    lake = settings.lake_root
+    if settings.dbt_target == "local" and not lake.is_local:
+        raise LakehouseError(
+            f"dbt target 'local' keeps its DuckDB warehouse inside the lake, but the lake {lake.root} is "
+            f"not a local folder; use --target athena for an s3:// lake, or a local --lake"
+        )
+    args = dbt_args(settings, layer, full_refresh=full_refresh, vars=vars, select=select)
+    started = time.perf_counter()
+    with _environment(LAKEHOUSE_LAKE=lake.root):
+        result = _invoke(args)
+    seconds = time.perf_counter() - started
+    return _summarise(result, seconds)
+
+
+def _invoke(args: list[str]):
+    from dbt.cli.main import dbtRunner
+
+    try:
+        return dbtRunner().invoke(args)
+    finally:
+        _release_duckdb()
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB database that dbt-duckdb keeps open for the life of the process.
+
+    dbt-duckdb caches one database instance per process across invocations; until it is closed, the
+    warehouse file stays locked for other processes (GX, the duckdb CLI, a dashboard), and this process
+    cannot open it with another configuration (read-only, for example).
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # dbt-duckdb not installed: nothing is held open
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        if environment is not None:
+            environment.close()
+            DuckDBConnectionManager._ENV = None
+
+
+def _summarise(result: Any, seconds: float) -> TransformResult:
+    models: list[ModelRun] = []
+    failures: list[str] = []
+    node_results = getattr(result.result, "results", None) or []
+    for node_result in node_results:
+        node = node_result.node
+        status = str(node_result.status.value if hasattr(node_result.status, "value") else node_result.status)
+        message = node_result.message
+        if node.resource_type in _BUILT_RESOURCE_TYPES:
+            rows = (node_result.adapter_response or {}).get("rows_affected")
+            models.append(
+                ModelRun(
+                    name=node.name,
+                    status=status,
+                    rows_affected=rows if isinstance(rows, int) and rows >= 0 else None,
+                    seconds=round(float(node_result.execution_time or 0.0), 3),
+                    message=message,
+                )
+            )
+        if status in _FAILED_STATUSES:
+            kind = node.resource_type
+            detail = message or "failed"
+            if kind == "test" and node_result.failures:
+                detail = f"{node_result.failures} failing row(s): {detail}"
+            failures.append(f"{kind} {node.name} ({node.original_file_path}): {detail}")
+    if result.exception is not None:
+        failures.append(f"dbt did not finish: {result.exception}")
+    if not result.success and not failures:
+        failures.append("dbt reported failure without a failing node; see dbt's output above and dbt_project/logs")
+    return TransformResult(success=bool(result.success), seconds=round(seconds, 3), models=models, failures=failures)
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for dbt's env_var() while it runs, and restore them afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
