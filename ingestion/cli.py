@@ -1,0 +1,274 @@
+"""``lakehouse produce`` and ``lakehouse replay``: thin shells over :func:`ingestion.produce.produce` and
+:func:`ingestion.replay.replay`. Heavy imports (numpy, boto3) stay inside the handlers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+
+from ingestion.dirty import DIRTY_KINDS
+from ingestion.labels import DEFAULT_FAULT_RATES, FAULT_KINDS
+from lakehouse.config import Settings
+from lakehouse.errors import LakehouseError
+
+SINK_CHOICES = ("landing", "s3", "kinesis", "firehose")
+PRODUCE_DESCRIPTION = """\
+Simulate a fleet of IoT sensors and send their readings to the landing zone (or S3, Kinesis, Firehose).
+
+Devices are the first N of the registry (dbt_project/seeds/device_registry.csv): environmental
+(temperature, humidity, pressure), machine (temperature, pressure, vibration), wearable (acceleration
+x/y/z) and step trainer (distance) sensors across 5 sites, each reporting at the interval of
+device_types.csv. Signals have daily cycles, noise, slow drift and per-device offsets, and stay inside the
+alert limits of metric_limits.csv: alerts come only from injected faults.
+
+Injected faults (spikes, stuck sensors, drift, dropouts, out-of-range values) and dirty records
+(malformed JSON, truncated lines, missing fields, wrong types, bad timestamps, unknown devices, retries,
+late events, clock skew, extra fields, junk) are written to labels files under <lake>/landing/_labels/,
+so every layer can be checked against what was injected.
+
+The same --seed and --start give byte-identical files and labels."""
+
+PRODUCE_EPILOG = """\
+examples:
+  lakehouse produce                                   # 100,000 readings, 50 devices, ending about now
+  lakehouse produce --seed 7 --start 2025-01-01T00:00:00Z --readings 10000
+  lakehouse produce --devices 200 --duration 6h --dirty-rate 0.05
+  lakehouse produce --dirty-kinds late,duplicate,clock_skew --no-faults
+  lakehouse produce --fault-rate spike=0.2 --fault-rate dropout=0
+  lakehouse produce --duration 1h --rate 50           # real time: 50 readings per second
+  lakehouse produce --sink kinesis --stream sensor-readings
+  lakehouse produce --sink s3 --s3-uri s3://my-bucket/lake
+
+dirty kinds (-> where bronze must put them):
+{dirty}
+fault kinds, in faults per device and simulated hour (defaults): {faults}
+AWS sinks use the usual AWS credentials and region (environment, profile, or instance role).
+""".format(
+    dirty="\n".join(
+        f"  {k.name:<21} {k.description} (-> {k.reason if k.destination == 'quarantine' else 'bronze'})"
+        for k in DIRTY_KINDS.values()
+    ),
+    faults=", ".join(f"{k}={r:g}" for k, r in DEFAULT_FAULT_RATES.items()),
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    produce = subparsers.add_parser(
+        "produce",
+        help="simulate a sensor fleet into the landing zone",
+        description=PRODUCE_DESCRIPTION,
+        epilog=PRODUCE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fleet = produce.add_argument_group("fleet")
+    fleet.add_argument(
+        "--devices",
+        type=int,
+        default=50,
+        metavar="N",
+        help="number of devices, the first N of the registry (1..1000; default 50)",
+    )
+    amount = fleet.add_mutually_exclusive_group()
+    amount.add_argument(
+        "--readings", type=int, metavar="N", help="stop after N readings (default 100,000 unless --duration is given)"
+    )
+    amount.add_argument(
+        "--duration", type=parse_duration, metavar="DUR", help="simulate this much time instead, e.g. 90s, 30m, 6h, 2d"
+    )
+    fleet.add_argument(
+        "--start",
+        type=parse_time,
+        metavar="TIME",
+        help="simulated clock's start, ISO-8601 (UTC if no offset), e.g. 2025-01-01T00:00:00Z "
+        "(default: now minus the run's simulated length, so the data ends about now)",
+    )
+    fleet.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="random seed; with --start it reproduces every byte (default 0)",
+    )
+    fleet.add_argument(
+        "--rate", type=float, metavar="R", help="readings per wall-clock second (default: as fast as possible)"
+    )
+    fleet.add_argument(
+        "--producer", default="sim", metavar="NAME", help="producer name, part of every file name (default sim)"
+    )
+    dirty = produce.add_argument_group("dirty records and faults")
+    dirty.add_argument(
+        "--dirty-rate",
+        type=float,
+        default=0.01,
+        metavar="SHARE",
+        help="share of readings that come with a dirty record (default 0.01 = 1%%)",
+    )
+    dirty.add_argument(
+        "--dirty-kinds",
+        type=_kind_list(tuple(DIRTY_KINDS)),
+        metavar="K1,K2",
+        help="only these dirty kinds, equally often (default: all; see below)",
+    )
+    dirty.add_argument(
+        "--fault-rate",
+        type=_fault_rate,
+        action="append",
+        default=[],
+        metavar="KIND=RATE",
+        help="faults per device and simulated hour for one kind; repeat for more kinds",
+    )
+    dirty.add_argument("--no-faults", action="store_true", help="inject no faults at all")
+    add_sink_arguments(produce)
+    produce.add_argument("--quiet", action="store_true", help="print only the final report")
+    produce.set_defaults(handler=produce_handler)
+
+
+def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
+    sink = parser.add_argument_group("sink")
+    sink.add_argument(
+        "--sink",
+        choices=SINK_CHOICES,
+        default="landing",
+        help="where lines go: landing (files in the lake, default), s3 (the same files on an S3 "
+        "prefix), kinesis (PutRecords), firehose (PutRecordBatch)",
+    )
+    sink.add_argument(
+        "--buffer-mib",
+        type=float,
+        default=1.0,
+        metavar="MIB",
+        help="landing/s3: cut a file at this size (default 1 MiB, like Firehose)",
+    )
+    sink.add_argument(
+        "--buffer-seconds",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="landing/s3: cut a file when its lines span this much simulated time (default 60)",
+    )
+    sink.add_argument(
+        "--s3-uri",
+        metavar="URI",
+        help="s3: lake root on S3, files go under <URI>/landing/readings/ (default: the lake)",
+    )
+    sink.add_argument("--stream", metavar="NAME", help="kinesis/firehose: stream or delivery stream name")
+    sink.add_argument(
+        "--endpoint-url", metavar="URL", help="s3/kinesis/firehose: another endpoint, e.g. a local moto or LocalStack"
+    )
+    sink.add_argument(
+        "--max-retry-seconds",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="kinesis/firehose: give up on a batch whose records are still rejected after S "
+        "seconds of retries (default 120)",
+    )
+
+
+def sink_options(args: argparse.Namespace):  # -> SinkOptions (imported lazily)
+    from ingestion.sinks import MIB, SinkOptions
+
+    return SinkOptions(
+        buffer_bytes=int(args.buffer_mib * MIB),
+        buffer_seconds=args.buffer_seconds,
+        s3_uri=args.s3_uri,
+        stream=args.stream,
+        endpoint_url=args.endpoint_url,
+        max_retry_seconds=args.max_retry_seconds,
+    )
+
+
+def produce_handler(settings: Settings, args: argparse.Namespace) -> int:
+    from ingestion.produce import produce
+    from ingestion.simulator import FleetConfig
+
+    fault_rates = dict.fromkeys(DEFAULT_FAULT_RATES, 0.0) if args.no_faults else dict(DEFAULT_FAULT_RATES)
+    fault_rates.update(dict(args.fault_rate))
+    kwargs = {}
+    if args.dirty_kinds:
+        kwargs["dirty_kinds"] = dict.fromkeys(args.dirty_kinds, 1.0)
+    try:
+        config = FleetConfig(
+            devices=args.devices,
+            readings=args.readings,
+            duration=args.duration,
+            start=args.start,
+            seed=args.seed,
+            dirty_rate=args.dirty_rate,
+            fault_rates=fault_rates,
+            producer=args.producer,
+            **kwargs,
+        )
+    except ValueError as exc:
+        raise LakehouseError(f"lakehouse produce: {exc}") from exc
+
+    def progress(readings: int, lines: int, seconds: float) -> None:
+        print(
+            f"  ... {readings:,} readings, {lines:,} lines sent, {readings / seconds:,.0f} readings/s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    report = produce(
+        settings, config, args.sink, sink_options(args), rate=args.rate, progress=None if args.quiet else progress
+    )
+    print(report.summary())
+    print(
+        f"  reproduce with  lakehouse produce --devices {report.devices} "
+        f"{'--readings ' + str(report.readings) if args.duration is None else '--duration ' + _fmt(args.duration)}"
+        f" --seed {report.seed} --start {report.start.replace('+00:00', 'Z')}"
+    )
+    return 0
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``6h``, ``2d`` or plain seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    value = text.strip().lower()
+    try:
+        seconds = float(value[:-1]) * units[value[-1]] if value and value[-1] in units else float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration; use e.g. 90s, 30m, 6h or 2d") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}': a duration must be positive")
+    return timedelta(seconds=seconds)
+
+
+def parse_time(text: str) -> datetime:
+    """ISO-8601; ``Z`` or an offset is honoured, a naive time is UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an ISO-8601 time; use e.g. 2025-01-01T00:00:00Z") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _kind_list(known: tuple[str, ...]):
+    def parse(text: str) -> list[str]:
+        kinds = [k.strip() for k in text.split(",") if k.strip()]
+        unknown = [k for k in kinds if k not in known]
+        if unknown or not kinds:
+            raise argparse.ArgumentTypeError(f"unknown kind(s) {unknown or [text]}; choose from: {', '.join(known)}")
+        return kinds
+
+    return parse
+
+
+def _fault_rate(text: str) -> tuple[str, float]:
+    kind, sep, rate = text.partition("=")
+    if not sep or kind not in FAULT_KINDS:
+        raise argparse.ArgumentTypeError(
+            f"'{text}': use KIND=RATE with KIND one of {', '.join(FAULT_KINDS)}, e.g. spike=0.1"
+        )
+    try:
+        value = float(rate)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}': RATE must be a number of faults per device-hour") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}': RATE must be >= 0")
+    return kind, value
+
+
+def _fmt(duration: timedelta) -> str:
+    return f"{duration.total_seconds():g}s"

@@ -1,0 +1,359 @@
+"""Where produced lines go. One small interface, one implementation per destination.
+
+- :class:`LandingSink`: Firehose-like files in the lake (a local folder, or S3 when the lake or
+  ``--s3-uri`` is ``s3://...``): lines are buffered by size and by (simulated) time, and each file is
+  published atomically through :mod:`lakehouse.storage` under ``landing/readings/YYYY/MM/DD/HH/``, the
+  UTC hour of the first line's arrival. File names are deterministic, so a seeded run reproduces them.
+- :class:`KinesisSink`: ``PutRecords`` in batches within the service limits, partition key = device id.
+- :class:`FirehoseSink`: ``PutRecordBatch`` in batches within the service limits, newline-delimited.
+
+Both AWS sinks retry only the entries a partial failure rejected, with exponential backoff and full
+jitter, for a bounded time, then raise :class:`SinkError` naming the stream and what to do. Every boto3
+client they build has connect and read timeouts.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+from lakehouse.errors import LakehouseError
+from lakehouse.lake import Lake
+from lakehouse.storage import Storage
+
+MIB = 1024 * 1024
+SINKS = ("landing", "s3", "kinesis", "firehose")
+
+# Service limits (AWS documentation, "Quotas and limits").
+KINESIS_MAX_RECORDS = 500
+KINESIS_MAX_REQUEST_BYTES = 5 * MIB  # data + partition keys of one PutRecords call
+KINESIS_MAX_RECORD_BYTES = 1 * MIB  # data + partition key of one record
+FIREHOSE_MAX_RECORDS = 500
+FIREHOSE_MAX_REQUEST_BYTES = 4 * MIB
+FIREHOSE_MAX_RECORD_BYTES = 1000 * 1024
+
+# Request-level errors worth another try; anything else (missing stream, access denied, validation) is
+# a mistake that retrying cannot fix.
+_RETRYABLE_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "LimitExceededException",
+    "ServiceUnavailableException",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "InternalServerError",
+    "KMSThrottlingException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+}
+
+
+class SinkError(LakehouseError):
+    """A sink could not deliver; the message names the destination and the fix."""
+
+
+@dataclass
+class SinkStats:
+    sink: str
+    destination: str
+    records: int = 0
+    bytes: int = 0
+    files: list[str] = field(default_factory=list)
+    requests: int = 0
+    retried_records: int = 0
+    error_codes: Counter = field(default_factory=Counter)
+
+
+class Sink(Protocol):
+    """Receives lines in arrival order; ``close`` flushes what is buffered and returns the counts."""
+
+    stats: SinkStats
+
+    def send(self, lines: Sequence[str], arrival_ms: np.ndarray, keys: Sequence[str], sizes: np.ndarray) -> None: ...
+
+    def close(self) -> SinkStats: ...
+
+
+# ---- files: landing folder or S3 ----------------------------------------------------------------------
+class LandingSink:
+    """Files of newline-delimited JSON under ``<lake>/landing/readings/YYYY/MM/DD/HH/``.
+
+    A file is cut when adding the next line would pass ``buffer_bytes`` or when the next line arrived
+    ``buffer_seconds`` or more after the file's first line (simulated time, like Firehose's buffering
+    hints). Its name, ``readings-<producer>-<first arrival>-<n>.json``, depends only on the data, so a
+    seeded run writes the same names. Re-running a run leaves its files untouched; a name that already
+    holds *other* bytes is an error, never overwritten (bronze may have read it already).
+    """
+
+    def __init__(
+        self,
+        lake: Lake,
+        storage: Storage,
+        producer: str,
+        buffer_bytes: int = MIB,
+        buffer_seconds: float = 60.0,
+        name: str = "landing",
+    ) -> None:
+        if buffer_bytes < 1:
+            raise ValueError(f"buffer_bytes={buffer_bytes}: must be positive")
+        if buffer_seconds <= 0:
+            raise ValueError(f"buffer_seconds={buffer_seconds}: must be positive")
+        self._lake = lake
+        self._storage = storage
+        self._producer = producer
+        self._limit = int(buffer_bytes)
+        self._window_ms = int(buffer_seconds * 1000)
+        self._lines: list[str] = []
+        self._bytes = 0
+        self._first_ms: int | None = None
+        self._count = 0
+        self.stats = SinkStats(sink=name, destination=lake.landing_readings)
+
+    def send(self, lines: Sequence[str], arrival_ms: np.ndarray, keys: Sequence[str], sizes: np.ndarray) -> None:
+        n = len(lines)
+        cum = np.cumsum(sizes)
+        p = 0
+        while p < n:
+            if self._first_ms is None:
+                self._first_ms = int(arrival_ms[p])
+            before = int(cum[p - 1]) if p else 0
+            by_time = int(np.searchsorted(arrival_ms, self._first_ms + self._window_ms, "left"))
+            by_size = int(np.searchsorted(cum, before + self._limit - self._bytes, "right"))
+            q = min(max(by_time, p), by_size, n)
+            if q == p:
+                if self._lines:
+                    self._flush()
+                    continue
+                q = p + 1  # one line bigger than the buffer travels alone
+            self._lines.extend(lines[p:q])
+            self._bytes += int(cum[q - 1]) - before
+            p = q
+            if p < n:
+                self._flush()
+
+    def close(self) -> SinkStats:
+        if self._lines:
+            self._flush()
+        return self.stats
+
+    def _flush(self) -> None:
+        first = datetime.fromtimestamp(self._first_ms / 1000, tz=UTC)
+        self._count += 1
+        stamp = first.strftime("%Y%m%dT%H%M%S") + f"{first.microsecond // 1000:03d}Z"
+        name = f"readings-{self._producer}-{stamp}-{self._count:06d}.json"
+        uri = f"{self._lake.landing_readings}/{first:%Y/%m/%d/%H}/{name}"
+        data = ("\n".join(self._lines) + "\n").encode()
+        if not self._storage.exists(uri):
+            self._storage.write_bytes(uri, data)
+        elif self._storage.read_bytes(uri) != data:
+            raise SinkError(
+                f"{uri} already exists with other content; a landing file is never overwritten because "
+                f"bronze may have read it. Use another --producer, --seed or --start, or another lake."
+            )
+        # else: the same run again; the file is already there, byte for byte.
+        self.stats.records += len(self._lines)
+        self.stats.bytes += len(data)
+        self.stats.files.append(uri)
+        self._lines = []
+        self._bytes = 0
+        self._first_ms = None
+
+
+# ---- streams: Kinesis and Firehose ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter (sleep a random time up to base * 2**attempt, at most cap),
+    for at most ``max_seconds`` per batch."""
+
+    base_seconds: float = 0.1
+    cap_seconds: float = 5.0
+    max_seconds: float = 120.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0.0, min(self.cap_seconds, self.base_seconds * 2**attempt))
+
+
+def aws_client(service: str, endpoint_url: str | None = None, timeout_s: float = 30.0, **kwargs: Any) -> Any:
+    """A boto3 client with connect and read timeouts and botocore's standard retries for throttling."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=min(timeout_s, 10.0),
+        read_timeout=timeout_s,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
+    return boto3.client(service, endpoint_url=endpoint_url, config=config, **kwargs)
+
+
+class _BatchingSink:
+    """Groups records into requests within the service limits and sends each with retries."""
+
+    service = ""
+    max_records = 0
+    max_request_bytes = 0
+    max_record_bytes = 0
+    count_key = False
+
+    def __init__(
+        self, stream: str, client: Any, retry: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        if not stream:
+            raise SinkError(f"the {self.service} sink needs a stream name: pass --stream NAME")
+        self._stream = stream
+        self._client = client
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._jitter = random.Random()
+        self._entries: list[tuple[bytes, str]] = []
+        self._bytes = 0
+        self.stats = SinkStats(sink=self.service, destination=stream)
+
+    def send(self, lines: Sequence[str], arrival_ms: np.ndarray, keys: Sequence[str], sizes: np.ndarray) -> None:
+        for line, key in zip(lines, keys, strict=True):
+            data = (line + "\n").encode()
+            size = len(data) + (len(key.encode()) if self.count_key else 0)
+            if size > self.max_record_bytes:
+                raise SinkError(
+                    f"a {size}-byte record for {self.service} stream '{self._stream}' (key {key}) is over the "
+                    f"{self.max_record_bytes}-byte record limit; readings are far smaller, so the line is "
+                    f"corrupt: {line[:80]!r}..."
+                )
+            if len(self._entries) >= self.max_records or self._bytes + size > self.max_request_bytes:
+                self._put(self._entries)
+                self._entries, self._bytes = [], 0
+            self._entries.append((data, key))
+            self._bytes += size
+
+    def close(self) -> SinkStats:
+        if self._entries:
+            self._put(self._entries)
+            self._entries, self._bytes = [], 0
+        return self.stats
+
+    # Subclasses: one request, and the error code (or None) of each entry in the response.
+    def _request(self, entries: list[tuple[bytes, str]]) -> list[str | None]:
+        raise NotImplementedError
+
+    def _put(self, entries: list[tuple[bytes, str]]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        deadline = time.monotonic() + self._retry.max_seconds
+        pending = entries
+        attempt = 0
+        while True:
+            self.stats.requests += 1
+            detail = ""
+            try:
+                codes = self._request(pending)
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                code, detail = error.get("Code", "ClientError"), error.get("Message", str(exc))
+                if code not in _RETRYABLE_CODES:
+                    raise SinkError(
+                        f"{self.service} stream '{self._stream}' refused a request: {code}: {detail}. Check "
+                        f"that the stream exists in this region and that the credentials may write to it."
+                    ) from exc
+                codes = [code] * len(pending)
+            except BotoCoreError as exc:  # connection refused, timeouts: the request may not have arrived
+                codes, detail = [type(exc).__name__] * len(pending), str(exc)
+            failed = [entry for entry, code in zip(pending, codes, strict=True) if code]
+            self.stats.records += len(pending) - len(failed)
+            self.stats.bytes += sum(len(data) for (data, _), code in zip(pending, codes, strict=True) if not code)
+            if not failed:
+                return
+            self.stats.error_codes.update(code for code in codes if code)
+            top = Counter(code for code in codes if code).most_common(1)[0][0]
+            delay = self._retry.delay(attempt, self._jitter)
+            if time.monotonic() + delay > deadline:
+                raise SinkError(
+                    f"{self.service} stream '{self._stream}': {len(failed)} of {len(entries)} records still "
+                    f"rejected after {attempt + 1} attempts in {self._retry.max_seconds:g} s (last error: "
+                    f"{top}{': ' + detail if detail else ''}). Give the stream more capacity (shards, or "
+                    f"on-demand mode), lower --rate, or allow more time with --max-retry-seconds."
+                )
+            self.stats.retried_records += len(failed)
+            self._sleep(delay)
+            attempt += 1
+            pending = failed
+
+
+class KinesisSink(_BatchingSink):
+    """``PutRecords``: at most 500 records and 5 MiB (data + partition keys) per call, 1 MiB per record."""
+
+    service = "kinesis"
+    max_records = KINESIS_MAX_RECORDS
+    max_request_bytes = KINESIS_MAX_REQUEST_BYTES
+    max_record_bytes = KINESIS_MAX_RECORD_BYTES
+    count_key = True
+
+    def _request(self, entries: list[tuple[bytes, str]]) -> list[str | None]:
+        response = self._client.put_records(
+            StreamName=self._stream, Records=[{"Data": data, "PartitionKey": key} for data, key in entries]
+        )
+        return [r.get("ErrorCode") for r in response["Records"]]
+
+
+class FirehoseSink(_BatchingSink):
+    """``PutRecordBatch``: at most 500 records and 4 MiB per call, 1,000 KiB per record."""
+
+    service = "firehose"
+    max_records = FIREHOSE_MAX_RECORDS
+    max_request_bytes = FIREHOSE_MAX_REQUEST_BYTES
+    max_record_bytes = FIREHOSE_MAX_RECORD_BYTES
+
+    def _request(self, entries: list[tuple[bytes, str]]) -> list[str | None]:
+        response = self._client.put_record_batch(
+            DeliveryStreamName=self._stream, Records=[{"Data": data} for data, _ in entries]
+        )
+        return [r.get("ErrorCode") for r in response["RequestResponses"]]
+
+
+@dataclass(frozen=True)
+class SinkOptions:
+    """Settings of the sinks, as ``lakehouse produce`` and ``lakehouse replay`` take them."""
+
+    buffer_bytes: int = MIB
+    buffer_seconds: float = 60.0
+    s3_uri: str | None = None  # lake root for the s3 sink (default: the lake, if it is on S3)
+    stream: str | None = None  # Kinesis stream or Firehose delivery stream
+    endpoint_url: str | None = None
+    timeout_seconds: float = 30.0
+    max_retry_seconds: float = 120.0
+
+
+def make_sink(name: str, lake: Lake, producer: str, options: SinkOptions | None = None) -> Sink:
+    """The sink called ``name`` (one of :data:`SINKS`) with real backends."""
+    from lakehouse.storage import S3Storage, storage_for
+
+    options = options or SinkOptions()
+    if name == "landing":
+        return LandingSink(lake, storage_for(lake.root), producer, options.buffer_bytes, options.buffer_seconds)
+    if name == "s3":
+        root = options.s3_uri or (None if lake.is_local else lake.root)
+        if root is None or not root.startswith(("s3://", "s3a://")):
+            raise SinkError(
+                f"the s3 sink writes to an S3 prefix, but the lake is {lake.root} and no --s3-uri was given; "
+                f"pass --s3-uri s3://bucket/prefix (files go under <prefix>/landing/readings/)"
+            )
+        client = aws_client("s3", options.endpoint_url, options.timeout_seconds)
+        return LandingSink(
+            Lake(root), S3Storage(client), producer, options.buffer_bytes, options.buffer_seconds, name="s3"
+        )
+    retry = RetryPolicy(max_seconds=options.max_retry_seconds)
+    if name == "kinesis":
+        return KinesisSink(
+            options.stream or "", aws_client("kinesis", options.endpoint_url, options.timeout_seconds), retry
+        )
+    if name == "firehose":
+        return FirehoseSink(
+            options.stream or "", aws_client("firehose", options.endpoint_url, options.timeout_seconds), retry
+        )
+    raise SinkError(f"unknown sink '{name}'; choose one of: {', '.join(SINKS)}")
