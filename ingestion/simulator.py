@@ -183,6 +183,7 @@ class _Fault:
     budget: int = 0
     value: float | None = None
     delta: float = 0.0
+    reached: float = 0.0
     readings: int = 0
     first_ms: int | None = None
     last_ms: int | None = None
@@ -430,6 +431,9 @@ class Simulation:
         band = self._bands[(g.device_type, metric)]
         if kind == "spike":
             fault = _Fault(kind, gi, device, metric, start_ms, None, budget=1, value=_spike_value(band, rng))
+            # Without alert limits (distance) a spike is a jump of 6-10 noise deviations from the current
+            # value, decided when the fault meets its reading.
+            fault.delta = rng.uniform(6.0, 10.0) * SIGNALS[(g.device_type, metric)].noise_sd
         elif kind == "out_of_range":
             fault = _Fault(
                 kind,
@@ -490,6 +494,9 @@ class Simulation:
             band = self._bands[(g.device_type, f.metric)]
             decimals = SIGNALS[(g.device_type, f.metric)].decimals
             if f.kind == "spike":
+                if f.value is None:
+                    up = v[a] + f.delta <= band.valid_max
+                    f.value = float(np.clip(v[a] + (f.delta if up else -f.delta), band.valid_min, band.valid_max))
                 v[a:b] = f.value
             elif f.kind == "out_of_range":
                 span = band.valid_max - band.valid_min
@@ -501,6 +508,7 @@ class Simulation:
             elif f.kind == "drift":
                 ramp = (t_ms[a:b] - f.start_ms) / (f.end_ms - f.start_ms)
                 v[a:b] = np.clip(v[a:b] + f.delta * ramp, band.valid_min, band.valid_max)
+                f.reached = float(f.delta * ramp[-1])
             affected[a:b] = True
             f.readings += b - a
             f.budget = max(f.budget - (b - a), 0)
@@ -551,7 +559,7 @@ class Simulation:
         if f.kind in ("spike", "stuck"):
             label["value"] = float(np.round(f.value, SIGNALS[(g.device_type, f.metric)].decimals))
         elif f.kind == "drift":
-            label["delta"] = round(f.delta, 3)
+            label["delta"] = round(f.reached, 3)  # the shift at ``end`` (less if the run ended first)
         self.fault_labels.append(label)
         self.stats.faults[f.kind] = self.stats.faults.get(f.kind, 0) + 1
 
@@ -663,18 +671,14 @@ def _format(
     ]
 
 
-def _spike_value(band: Band, rng: np.random.Generator) -> float:
-    """Beyond an alert limit but inside the valid range: a real-looking spike that passes bronze."""
+def _spike_value(band: Band, rng: np.random.Generator) -> float | None:
+    """Beyond an alert limit but inside the valid range: a spike that passes bronze and raises an alert.
+    None for a metric without alert limits (the spike is then a jump from the current value)."""
     if band.alert_max is not None and (band.alert_min is None or rng.random() < 0.5):
         return band.alert_max + rng.uniform(0.1, 0.6) * (band.valid_max - band.alert_max)
     if band.alert_min is not None:
         return band.alert_min - rng.uniform(0.1, 0.6) * (band.alert_min - band.valid_min)
-    span = band.valid_max - band.valid_min
-    return (
-        band.valid_max - rng.uniform(0.01, 0.07) * span
-        if rng.random() < 0.5
-        else (band.valid_min + rng.uniform(0.01, 0.07) * span)
-    )
+    return None
 
 
 def _out_of_range_value(band: Band, rng: np.random.Generator) -> float:

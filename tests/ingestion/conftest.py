@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import socket
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ingestion.sinks import SinkOptions
 from lakehouse.config import Settings
 from lakehouse.lake import Lake
 from lakehouse.storage import LocalStorage
@@ -57,21 +60,35 @@ class Run:
     faults: list[dict]
     dirty: list[dict]
 
-    @property
-    def readings(self) -> list[dict]:
-        """The lines that parse as JSON objects (for a run without dirty records: every reading)."""
+    @cached_property
+    def parsed(self) -> list[dict | None]:
+        """Each line as a JSON object, or None where it is not one; aligned with ``lines``."""
         parsed = []
         for line in self.lines:
             try:
                 value = json.loads(line)
             except ValueError:
-                continue
-            if isinstance(value, dict):
-                parsed.append(value)
+                value = None
+            parsed.append(value if isinstance(value, dict) else None)
         return parsed
+
+    @cached_property
+    def readings(self) -> list[dict]:
+        """The lines that parse as JSON objects (for a run without dirty records: every reading)."""
+        return [value for value in self.parsed if value is not None]
+
+    @cached_property
+    def by_device(self) -> dict[str, list[dict]]:
+        """Readings per device id, in arrival order."""
+        grouped: dict[str, list[dict]] = defaultdict(list)
+        for reading in self.readings:
+            if isinstance(reading.get("device_id"), str):
+                grouped[reading["device_id"]].append(reading)
+        return dict(grouped)
 
 
 def run_produce(lake: Path, config, **kwargs) -> Run:
+    """Produce into ``lake`` and read back what landed and the labels."""
     from ingestion.labels import read_labels
     from ingestion.produce import produce
 
@@ -98,31 +115,34 @@ def produce_run(tmp_path_factory) -> Callable[..., Run]:
 
 @pytest.fixture(scope="session")
 def clean_run(produce_run) -> Run:
-    """Two simulated days of 12 devices (every type), no dirty records, no faults."""
+    """A simulated day of 8 devices (two of every type), no dirty records, no faults; 10-minute files."""
     from ingestion.simulator import FleetConfig
 
     return produce_run(
-        FleetConfig(devices=12, duration=timedelta(days=2), start=START, seed=11, dirty_rate=0.0, fault_rates={})
+        FleetConfig(devices=8, duration=timedelta(days=1), start=START, seed=11, dirty_rate=0.0, fault_rates={})
     )
 
 
 @pytest.fixture(scope="session")
 def faulty_run(produce_run) -> Run:
-    """A day of 20 devices with many faults and no dirty records, and its twin without faults."""
+    """Twelve hours of 12 devices with many faults and no dirty records."""
     from ingestion.simulator import FleetConfig
 
     rates = {"spike": 0.3, "stuck": 0.1, "drift": 0.1, "dropout": 0.1, "out_of_range": 0.2}
     return produce_run(
-        FleetConfig(devices=20, duration=timedelta(days=1), start=START, seed=5, dirty_rate=0.0, fault_rates=rates)
+        FleetConfig(devices=12, duration=timedelta(hours=12), start=START, seed=5, dirty_rate=0.0, fault_rates=rates),
+        options=SinkOptions(buffer_seconds=3600),
     )
 
 
 @pytest.fixture(scope="session")
 def faultless_twin(produce_run) -> Run:
+    """The faulty run without faults: same seed, so the same values wherever no fault struck."""
     from ingestion.simulator import FleetConfig
 
     return produce_run(
-        FleetConfig(devices=20, duration=timedelta(days=1), start=START, seed=5, dirty_rate=0.0, fault_rates={})
+        FleetConfig(devices=12, duration=timedelta(hours=12), start=START, seed=5, dirty_rate=0.0, fault_rates={}),
+        options=SinkOptions(buffer_seconds=3600),
     )
 
 

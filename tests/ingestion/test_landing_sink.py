@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,17 +29,19 @@ def test_files_sit_under_the_utc_hour_of_their_first_line(clean_run, read_landin
         assert folder.parts[-4:] == (f"{moment:%Y}", f"{moment:%m}", f"{moment:%d}", f"{moment:%H}"), uri
         assert folder.parent.parent.parent.parent.parts[-2:] == ("landing", "readings")
         hours.add(moment.strftime("%Y%m%d%H"))
-    assert len(hours) == 48  # two simulated days
+    assert len(hours) == 24  # one simulated day
 
 
-def test_files_hold_at_most_sixty_simulated_seconds_of_lines(clean_run, read_landing_files):
-    files = read_landing_files(clean_run.settings.lake_root)
+def test_files_hold_lines_of_at_most_sixty_simulated_seconds_by_default(produce_run, read_landing_files, start):
+    run = produce_run(FleetConfig(devices=20, duration=timedelta(hours=2), start=start, seed=6, dirty_rate=0.0))
+    files = read_landing_files(run.settings.lake_root)
     for uri, data in files.items():
         lines = data.decode().split("\n")
         assert lines[-1] == "", uri  # every line ends with a newline
         times = [datetime.fromisoformat(json.loads(line)["event_time"]) for line in lines[:-1]]
         assert (times[-1] - times[0]).total_seconds() < 60, uri
-    assert sum(data.count(b"\n") for data in files.values()) == len(clean_run.lines)
+    assert len(files) == 120  # about one per simulated minute: 20 devices send several lines a second
+    assert sum(data.count(b"\n") for data in files.values()) == len(run.lines)
 
 
 def test_files_are_cut_at_the_buffer_size(produce_run, read_landing_files, start):
@@ -85,7 +87,7 @@ def test_a_landing_file_with_other_bytes_is_never_overwritten(settings, read_lan
 
 PRODUCER_WITH_A_FILE_SIZE_LIMIT = """
 import resource, signal, sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from lakehouse.config import Settings
 from ingestion.produce import produce
 from ingestion.simulator import FleetConfig
