@@ -88,60 +88,90 @@ def readings_suite(config: GateConfig, settings: Settings) -> SuiteSpec:
     spec = SuiteSpec(READINGS_SUITE, config, READINGS_SAMPLE_COLUMNS)
     columns = [f.name for f in FIELDS] + list(BRONZE_METADATA_COLUMNS)
     spec.add(
-        "columns_present", "contract_columns_present", gxe.ExpectTableColumnsToMatchSet,
+        "columns_present",
+        "contract_columns_present",
+        gxe.ExpectTableColumnsToMatchSet,
         "Every contract field and bronze metadata column is present (extra columns are allowed).",
-        column_set=columns, exact_match=False,
+        column_set=columns,
+        exact_match=False,
     )
     for f in FIELDS:
         spec.add(
-            "column_types", f"{f.name}_has_type_{f.type}", gxe.ExpectColumnValuesToBeInTypeList,
+            "column_types",
+            f"{f.name}_has_type_{f.type}",
+            gxe.ExpectColumnValuesToBeInTypeList,
             f"{f.name} has the contract type {f.type}.",
-            column=f.name, type_list=PANDAS_TYPES[f.type],
+            column=f.name,
+            type_list=PANDAS_TYPES[f.type],
         )
     for name, kind in METADATA_TYPES.items():
         spec.add(
-            "column_types", f"{name}_has_type_{kind}", gxe.ExpectColumnValuesToBeInTypeList,
+            "column_types",
+            f"{name}_has_type_{kind}",
+            gxe.ExpectColumnValuesToBeInTypeList,
             f"Bronze metadata column {name} has type {kind}.",
-            column=name, type_list=PANDAS_TYPES[kind],
+            column=name,
+            type_list=PANDAS_TYPES[kind],
         )
     for name in REQUIRED_FIELDS:
         spec.add(
-            "required_not_null", f"{name}_not_null", gxe.ExpectColumnValuesToNotBeNull,
+            "required_not_null",
+            f"{name}_not_null",
+            gxe.ExpectColumnValuesToNotBeNull,
             f"Required contract field {name} is never null (bronze quarantines lines without it).",
             column=name,
         )
     for name in ("_ingested_at", "_source_file", "_batch_id", "_schema_version"):
         spec.add(
-            "metadata_not_null", f"{name}_not_null", gxe.ExpectColumnValuesToNotBeNull,
+            "metadata_not_null",
+            f"{name}_not_null",
+            gxe.ExpectColumnValuesToNotBeNull,
             f"Bronze stamps {name} on every row.",
             column=name,
         )
     spec.add(
-        "device_id_pattern", "device_id_matches_pattern", gxe.ExpectColumnValuesToMatchRegex,
+        "device_id_pattern",
+        "device_id_matches_pattern",
+        gxe.ExpectColumnValuesToMatchRegex,
         f"device_id matches the contract's pattern {DEVICE_ID_PATTERN}.",
-        column="device_id", regex=DEVICE_ID_PATTERN,
+        column="device_id",
+        regex=DEVICE_ID_PATTERN,
     )
     spec.add(
-        "device_type_known", "device_type_known", gxe.ExpectColumnValuesToBeInSet,
+        "device_type_known",
+        "device_type_known",
+        gxe.ExpectColumnValuesToBeInSet,
         "device_type is one of the contract's device types.",
-        column="device_type", value_set=sorted(DEVICE_TYPES),
+        column="device_type",
+        value_set=sorted(DEVICE_TYPES),
     )
     spec.add(
-        "schema_version_known", "schema_version_known", gxe.ExpectColumnValuesToBeInSet,
+        "schema_version_known",
+        "schema_version_known",
+        gxe.ExpectColumnValuesToBeInSet,
         f"_schema_version is a contract version this code knows (1..{SCHEMA_VERSION}).",
-        column="_schema_version", value_set=list(range(1, SCHEMA_VERSION + 1)),
+        column="_schema_version",
+        value_set=list(range(1, SCHEMA_VERSION + 1)),
     )
     spec.add(
-        "event_date_matches_partition", "event_time_in_its_event_date_partition",
+        "event_date_matches_partition",
+        "event_time_in_its_event_date_partition",
         gxe.ExpectColumnPairValuesToBeEqual,
         "Each row sits in the event_date partition of its own event_time (UTC day).",
-        column_A=EVENT_DAY, column_B=PARTITION_DAY, ignore_row_if="either_value_is_missing",
+        column_A=EVENT_DAY,
+        column_B=PARTITION_DAY,
+        ignore_row_if="either_value_is_missing",
+        column_label="day of event_time, event_date partition",
     )
     spec.add(
-        "event_time_not_in_future", "event_time_not_ahead_of_ingestion", gxe.ExpectColumnValuesToBeBetween,
+        "event_time_not_in_future",
+        "event_time_not_ahead_of_ingestion",
+        gxe.ExpectColumnValuesToBeBetween,
         f"event_time is at most future_tolerance_s={settings.future_tolerance_s} s after _ingested_at "
         f"(more is device clock skew; silver rejects those readings).",
-        column=EVENT_LEAD_S, max_value=settings.future_tolerance_s,
+        column=EVENT_LEAD_S,
+        max_value=settings.future_tolerance_s,
+        column_label="event_time - _ingested_at (s)",
     )
     return spec
 
@@ -180,20 +210,29 @@ def increment_frame(increment: Increment) -> pd.DataFrame:
 def increment_suite(config: GateConfig, settings: Settings) -> SuiteSpec:
     spec = SuiteSpec(INCREMENT_SUITE, config, ("scope", "batches", "lines", "quarantine_rows"))
     spec.add(
-        "quarantine_share_below_threshold", "quarantine_share_below_threshold",
+        "quarantine_share_below_threshold",
+        "quarantine_share_below_threshold",
         gxe.ExpectColumnValuesToBeBetween,
         f"At most max_quarantine_share={settings.max_quarantine_share} of the increment's landing lines "
         f"were quarantined (from the batch manifests).",
-        column="quarantine_share", min_value=0, max_value=settings.max_quarantine_share,
+        column="quarantine_share",
+        min_value=0,
+        max_value=settings.max_quarantine_share,
     )
     spec.add(
-        "rows_match_manifests", "bronze_rows_match_manifests", gxe.ExpectColumnPairValuesToBeEqual,
+        "rows_match_manifests",
+        "bronze_rows_match_manifests",
+        gxe.ExpectColumnPairValuesToBeEqual,
         "The rows found in bronze for the increment equal the bronze_rows its manifests recorded "
         "(a missing or extra Parquet file shows here).",
-        column_A="bronze_rows_read", column_B="manifest_bronze_rows", ignore_row_if="either_value_is_missing",
+        column_A="bronze_rows_read",
+        column_B="manifest_bronze_rows",
+        ignore_row_if="either_value_is_missing",
     )
     spec.add(
-        "row_volume_within_recent_range", "row_volume_within_recent_range", gxe.ExpectColumnValuesToBeBetween,
+        "row_volume_within_recent_range",
+        "row_volume_within_recent_range",
+        gxe.ExpectColumnValuesToBeBetween,
         "The increment's bronze rows lie within volume_min_ratio..volume_max_ratio of the median of recent "
         "cycles (gates.toml); with too few cycles on record there is no bound.",
         column="bronze_rows_read",

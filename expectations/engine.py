@@ -71,6 +71,8 @@ class GateEngine:
         self.source = self.context.data_sources.add_pandas(name=layer)
         self._definitions: dict[str, Any] = {}
         self._specs: dict[str, SuiteSpec] = {}
+        self._checkpoint: Any = None
+        self._checkpoint_suite: str | None = None
         self.docs = docs
 
     def register(self, spec: SuiteSpec) -> None:
@@ -89,22 +91,28 @@ class GateEngine:
         """Run the layer's checkpoint with one suite on one frame."""
         from great_expectations.core.run_identifier import RunIdentifier
 
-        gx = self._gx
-        spec = self._specs[suite]
-        checkpoint = self.context.checkpoints.add_or_update(
-            gx.Checkpoint(
-                name=f"gate_{self.layer}",
-                validation_definitions=[self._definitions[suite]],
-                result_format=spec.result_format,
-                actions=[],
-            )
-        )
+        checkpoint = self._checkpoint_for(suite)
         run = RunIdentifier(run_name=f"{self.run_id} {partition or 'table'}", run_time=datetime.now(UTC))
         result = checkpoint.run(
             batch_parameters={"dataframe": frame}, expectation_parameters=parameters or {}, run_id=run
         )
         (validation,) = result.run_results.values()
         return [to_outcome(suite, r, partition) for r in validation.results]
+
+    def _checkpoint_for(self, suite: str) -> Any:
+        """The layer's checkpoint ``gate_<layer>``, pointed at one suite (re-pointing costs, so it is kept)."""
+        if self._checkpoint_suite != suite:
+            spec = self._specs[suite]
+            self._checkpoint = self.context.checkpoints.add_or_update(
+                self._gx.Checkpoint(
+                    name=f"gate_{self.layer}",
+                    validation_definitions=[self._definitions[suite]],
+                    result_format=spec.result_format,
+                    actions=[],
+                )
+            )
+            self._checkpoint_suite = suite
+        return self._checkpoint
 
     def build_docs(self) -> str:
         self.context.build_data_docs(site_names=[DOCS_SITE])
@@ -124,7 +132,9 @@ def to_outcome(suite: str, result: Any, partition: str | None) -> ExpectationOut
     config = result.expectation_config
     meta = config.meta or {}
     kwargs = config.kwargs
-    if "column" in kwargs:
+    if meta.get("column_label"):
+        column = meta["column_label"]
+    elif "column" in kwargs:
         column = kwargs["column"]
     elif "column_A" in kwargs:
         column = f"{kwargs['column_A']}, {kwargs['column_B']}"
@@ -153,6 +163,7 @@ def to_outcome(suite: str, result: Any, partition: str | None) -> ExpectationOut
         element_count=body.get("element_count"),
         unexpected_count=body.get("unexpected_count"),
         unexpected_percent=body.get("unexpected_percent"),
+        missing_count=body.get("missing_count"),
         partition=partition,
         note=config.notes if isinstance(config.notes, str) else " ".join(config.notes or []),
         observed_value=observed,

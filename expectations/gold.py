@@ -17,40 +17,80 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import great_expectations.expectations as gxe
-from great_expectations.expectations.row_conditions import Column
 
 from expectations.config import GateConfig
-from expectations.suites import SuiteSpec
+from expectations.suites import REGISTRY_DEVICE_TYPE, SuiteSpec, with_registry
 from lakehouse.contract import DEVICE_TYPES, METRICS
-from lakehouse.registry import REGISTRY_SIZE, fleet
 
 HOURLY_SUITE = "gold__sensor_metrics_hourly"
 ANOMALIES_SUITE = "gold__anomalies"
 HEALTH_SUITE = "gold__device_health"
 
 HOURLY_COLUMNS = (
-    "device_id", "device_type", "site_id", "metric", "hour_at", "reading_count", "min_value", "max_value",
-    "avg_value", "stddev_value", "p50_value", "p95_value", "expected_count", "completeness",
+    "device_id",
+    "device_type",
+    "site_id",
+    "metric",
+    "hour_at",
+    "reading_count",
+    "min_value",
+    "max_value",
+    "avg_value",
+    "stddev_value",
+    "p50_value",
+    "p95_value",
+    "expected_count",
+    "completeness",
 )
 ANOMALY_COLUMNS = (
-    "anomaly_id", "device_id", "device_type", "site_id", "metric", "anomaly_kind", "started_at", "ended_at",
-    "peak_value", "score", "severity", "reading_count",
+    "anomaly_id",
+    "device_id",
+    "device_type",
+    "site_id",
+    "metric",
+    "anomaly_kind",
+    "started_at",
+    "ended_at",
+    "peak_value",
+    "score",
+    "severity",
+    "reading_count",
 )
 HEALTH_COLUMNS = (
-    "device_id", "device_type", "site_id", "last_seen_at", "readings_24h", "completeness_24h", "battery_pct",
-    "open_anomalies", "health_status",
+    "device_id",
+    "device_type",
+    "site_id",
+    "last_seen_at",
+    "readings_24h",
+    "completeness_24h",
+    "battery_pct",
+    "open_anomalies",
+    "health_status",
 )
 SILVER_COUNT = "silver_reading_count"
+TYPE_METRIC = "_device_type_metric"  # "machine.vibration_mm_s": the pair the metric-per-type check reads
 
 # (name, lower column, upper column): each pair must be ordered lower <= upper.
 ORDERINGS = {
-    "quantiles_ordered": (("min_le_p50", "min_value", "p50_value"), ("p50_le_p95", "p50_value", "p95_value"),
-                          ("p95_le_max", "p95_value", "max_value")),
+    "quantiles_ordered": (
+        ("min_le_p50", "min_value", "p50_value"),
+        ("p50_le_p95", "p50_value", "p95_value"),
+        ("p95_le_max", "p95_value", "max_value"),
+    ),
     "avg_between_min_and_max": (("min_le_avg", "min_value", "avg_value"), ("avg_le_max", "avg_value", "max_value")),
 }
 
-HOURLY_SAMPLE_COLUMNS = ("device_id", "metric", "hour_at", "reading_count", "min_value", "p50_value",
-                         "p95_value", "max_value", "avg_value")
+HOURLY_SAMPLE_COLUMNS = (
+    "device_id",
+    "metric",
+    "hour_at",
+    "reading_count",
+    "min_value",
+    "p50_value",
+    "p95_value",
+    "max_value",
+    "avg_value",
+)
 ANOMALY_SAMPLE_COLUMNS = ("anomaly_id", "device_id", "metric", "anomaly_kind", "started_at", "ended_at")
 HEALTH_SAMPLE_COLUMNS = ("device_id", "health_status")
 
@@ -70,7 +110,8 @@ def hourly_sql(gold_table: str, silver_table: str, partition: str, decimals: int
     )
     differences = ",\n  ".join(
         f"round(g.{upper} - g.{lower}, {decimals}) as _{name}"
-        for pairs in ORDERINGS.values() for name, lower, upper in pairs
+        for pairs in ORDERINGS.values()
+        for name, lower, upper in pairs
     )
     keys = ("device_id", "device_type", "site_id", "metric", "hour_at")
     gold_columns = ", ".join(f"g.{c}" for c in HOURLY_COLUMNS if c not in keys)
@@ -91,6 +132,7 @@ select
   coalesce(g.hour_at, s.hour_at) as hour_at,
   {gold_columns},
   s.n as {SILVER_COUNT},
+  coalesce(g.device_type, s.device_type) || '.' || coalesce(g.metric, s.metric) as {TYPE_METRIC},
   {differences}
 from gold_rows as g
 full outer join silver_counts as s
@@ -110,55 +152,87 @@ def day_bounds(partition: str) -> tuple[str, str]:
 
 
 def health_sql(table: str) -> str:
-    return f"select * from {table}"
+    return with_registry(f"select * from {table}")
 
 
 def hourly_suite(config: GateConfig) -> SuiteSpec:
     spec = SuiteSpec(HOURLY_SUITE, config, HOURLY_SAMPLE_COLUMNS)
     spec.add(
-        "columns_present", "model_columns_present", gxe.ExpectTableColumnsToMatchSet,
+        "columns_present",
+        "model_columns_present",
+        gxe.ExpectTableColumnsToMatchSet,
         "gold_sensor_metrics_hourly has every documented column (extra columns are allowed).",
-        column_set=[*HOURLY_COLUMNS, SILVER_COUNT], exact_match=False,
+        column_set=[*HOURLY_COLUMNS, SILVER_COUNT],
+        exact_match=False,
     )
     for name in ("device_id", "device_type", "site_id", "metric", "hour_at"):
-        spec.add("key_not_null", f"{name}_not_null", gxe.ExpectColumnValuesToNotBeNull,
-                 f"{name} is never null.", column=name)
-    spec.add(
-        "key_unique", "device_metric_hour_unique", gxe.ExpectCompoundColumnsToBeUnique,
-        "One row per device, metric and hour.", column_list=["device_id", "metric", "hour_at"],
-    )
-    for device_type, metrics in DEVICE_TYPES.items():
         spec.add(
-            "metric_reported_by_device_type", f"metric_reported_by_{device_type}", gxe.ExpectColumnValuesToBeInSet,
-            f"Rows of {device_type} devices are for the metrics that type reports ({', '.join(metrics)}).",
-            column="metric", value_set=list(metrics), row_condition=Column("device_type") == device_type,
+            "key_not_null", f"{name}_not_null", gxe.ExpectColumnValuesToNotBeNull, f"{name} is never null.", column=name
         )
+    spec.add(
+        "key_unique",
+        "device_metric_hour_unique",
+        gxe.ExpectCompoundColumnsToBeUnique,
+        "One row per device, metric and hour.",
+        column_list=["device_id", "metric", "hour_at"],
+    )
+    spec.add(
+        "metric_reported_by_device_type",
+        "metric_reported_by_device_type",
+        gxe.ExpectColumnValuesToBeInSet,
+        "Each row is for a metric its device type reports ("
+        + "; ".join(f"{t}: {', '.join(m)}" for t, m in DEVICE_TYPES.items())
+        + ").",
+        column=TYPE_METRIC,
+        column_label="device_type.metric",
+        value_set=[f"{t}.{m}" for t, metrics in DEVICE_TYPES.items() for m in metrics],
+    )
     decimals = config.parameters["order_decimals"]
     for rule, pairs in ORDERINGS.items():
         for name, lower, upper in pairs:
             spec.add(
-                rule, name, gxe.ExpectColumnValuesToBeBetween,
+                rule,
+                name,
+                gxe.ExpectColumnValuesToBeBetween,
                 f"{lower} <= {upper} (compared after rounding the difference to {decimals} decimals).",
-                column=f"_{name}", min_value=0,
+                column=f"_{name}",
+                min_value=0,
+                column_label=f"{upper} - {lower}",
             )
     spec.add(
-        "completeness_between_0_and_1", "completeness_between_0_and_1", gxe.ExpectColumnValuesToBeBetween,
+        "completeness_between_0_and_1",
+        "completeness_between_0_and_1",
+        gxe.ExpectColumnValuesToBeBetween,
         "completeness (readings received / expected) lies in [0, 1].",
-        column="completeness", min_value=0, max_value=1,
+        column="completeness",
+        min_value=0,
+        max_value=1,
     )
     spec.add(
-        "reading_count_positive", "reading_count_positive", gxe.ExpectColumnValuesToBeBetween,
-        "Every hourly row aggregates at least one reading.", column="reading_count", min_value=1,
+        "reading_count_positive",
+        "reading_count_positive",
+        gxe.ExpectColumnValuesToBeBetween,
+        "Every hourly row aggregates at least one reading.",
+        column="reading_count",
+        min_value=1,
     )
     spec.add(
-        "stddev_not_negative", "stddev_not_negative", gxe.ExpectColumnValuesToBeBetween,
-        "stddev_value is not negative.", column="stddev_value", min_value=0,
+        "stddev_not_negative",
+        "stddev_not_negative",
+        gxe.ExpectColumnValuesToBeBetween,
+        "stddev_value is not negative.",
+        column="stddev_value",
+        min_value=0,
     )
     spec.add(
-        "counts_match_silver", "reading_count_equals_silver", gxe.ExpectColumnPairValuesToBeEqual,
+        "counts_match_silver",
+        "reading_count_equals_silver",
+        gxe.ExpectColumnPairValuesToBeEqual,
         "reading_count equals the number of silver readings of that device, metric and hour (a silver "
         "hour missing in gold, or a gold hour silver does not have, fails too).",
-        column_A="reading_count", column_B=SILVER_COUNT, ignore_row_if="both_values_are_missing",
+        column_A="reading_count",
+        column_B=SILVER_COUNT,
+        ignore_row_if="both_values_are_missing",
     )
     return spec
 
@@ -167,39 +241,65 @@ def anomalies_suite(config: GateConfig) -> SuiteSpec:
     spec = SuiteSpec(ANOMALIES_SUITE, config, ANOMALY_SAMPLE_COLUMNS)
     params = config.parameters
     spec.add(
-        "columns_present", "model_columns_present", gxe.ExpectTableColumnsToMatchSet,
+        "columns_present",
+        "model_columns_present",
+        gxe.ExpectTableColumnsToMatchSet,
         "gold_anomalies has every documented column (extra columns are allowed).",
-        column_set=list(ANOMALY_COLUMNS), exact_match=False,
+        column_set=list(ANOMALY_COLUMNS),
+        exact_match=False,
     )
-    spec.add("anomaly_id_unique", "anomaly_id_unique", gxe.ExpectColumnValuesToBeUnique,
-             "anomaly_id identifies one anomaly window.", column="anomaly_id")
-    for name in ("anomaly_id", "device_id", "anomaly_kind", "started_at", "ended_at", "severity"):
-        spec.add("key_not_null", f"{name}_not_null", gxe.ExpectColumnValuesToNotBeNull,
-                 f"{name} is never null.", column=name)
     spec.add(
-        "window_start_not_after_end", "started_at_not_after_ended_at",
+        "anomaly_id_unique",
+        "anomaly_id_unique",
+        gxe.ExpectColumnValuesToBeUnique,
+        "anomaly_id identifies one anomaly window.",
+        column="anomaly_id",
+    )
+    for name in ("anomaly_id", "device_id", "anomaly_kind", "started_at", "ended_at", "severity"):
+        spec.add(
+            "key_not_null", f"{name}_not_null", gxe.ExpectColumnValuesToNotBeNull, f"{name} is never null.", column=name
+        )
+    spec.add(
+        "window_start_not_after_end",
+        "started_at_not_after_ended_at",
         gxe.ExpectColumnPairValuesAToBeGreaterThanB,
         "An anomaly window ends at or after its start.",
-        column_A="ended_at", column_B="started_at", or_equal=True, ignore_row_if="either_value_is_missing",
+        column_A="ended_at",
+        column_B="started_at",
+        or_equal=True,
+        ignore_row_if="either_value_is_missing",
     )
     spec.add(
-        "anomaly_kind_known", "anomaly_kind_known", gxe.ExpectColumnValuesToBeInSet,
+        "anomaly_kind_known",
+        "anomaly_kind_known",
+        gxe.ExpectColumnValuesToBeInSet,
         f"anomaly_kind is one of {', '.join(params['anomaly_kinds'])}.",
-        column="anomaly_kind", value_set=list(params["anomaly_kinds"]),
+        column="anomaly_kind",
+        value_set=list(params["anomaly_kinds"]),
     )
     spec.add(
-        "severity_known", "severity_known", gxe.ExpectColumnValuesToBeInSet,
+        "severity_known",
+        "severity_known",
+        gxe.ExpectColumnValuesToBeInSet,
         f"severity is one of {', '.join(params['anomaly_severities'])}.",
-        column="severity", value_set=list(params["anomaly_severities"]),
+        column="severity",
+        value_set=list(params["anomaly_severities"]),
     )
     spec.add(
-        "metric_known", "metric_known", gxe.ExpectColumnValuesToBeInSet,
+        "metric_known",
+        "metric_known",
+        gxe.ExpectColumnValuesToBeInSet,
         "metric, when set (a data gap concerns the whole device), is a contract metric.",
-        column="metric", value_set=list(METRICS),
+        column="metric",
+        value_set=list(METRICS),
     )
     spec.add(
-        "reading_count_not_negative", "reading_count_not_negative", gxe.ExpectColumnValuesToBeBetween,
-        "reading_count is not negative (a data gap has none).", column="reading_count", min_value=0,
+        "reading_count_not_negative",
+        "reading_count_not_negative",
+        gxe.ExpectColumnValuesToBeBetween,
+        "reading_count is not negative (a data gap has none).",
+        column="reading_count",
+        min_value=0,
     )
     return spec
 
@@ -207,33 +307,69 @@ def anomalies_suite(config: GateConfig) -> SuiteSpec:
 def health_suite(config: GateConfig) -> SuiteSpec:
     spec = SuiteSpec(HEALTH_SUITE, config, HEALTH_SAMPLE_COLUMNS)
     spec.add(
-        "columns_present", "model_columns_present", gxe.ExpectTableColumnsToMatchSet,
+        "columns_present",
+        "model_columns_present",
+        gxe.ExpectTableColumnsToMatchSet,
         "gold_device_health has every documented column (extra columns are allowed).",
-        column_set=list(HEALTH_COLUMNS), exact_match=False,
+        column_set=list(HEALTH_COLUMNS),
+        exact_match=False,
     )
-    spec.add("device_id_unique", "device_id_unique", gxe.ExpectColumnValuesToBeUnique,
-             "One row per device.", column="device_id")
-    spec.add("device_id_unique", "device_id_not_null", gxe.ExpectColumnValuesToNotBeNull,
-             "device_id is never null.", column="device_id")
     spec.add(
-        "device_in_registry", "device_in_registry", gxe.ExpectColumnValuesToBeInSet,
-        "Every device is in the registry.", column="device_id",
-        value_set=[d.device_id for d in fleet(REGISTRY_SIZE)],
+        "device_id_unique",
+        "device_id_unique",
+        gxe.ExpectColumnValuesToBeUnique,
+        "One row per device.",
+        column="device_id",
+    )
+    spec.add(
+        "device_id_unique",
+        "device_id_not_null",
+        gxe.ExpectColumnValuesToNotBeNull,
+        "device_id is never null.",
+        column="device_id",
+    )
+    spec.add(
+        "device_in_registry",
+        "device_in_registry",
+        gxe.ExpectColumnValuesToNotBeNull,
+        "Every device is in the registry (lakehouse/registry.py).",
+        column=REGISTRY_DEVICE_TYPE,
+        column_label="device_id (type in the registry)",
     )
     statuses = list(config.parameters["health_statuses"])
     spec.add(
-        "health_status_known", "health_status_known", gxe.ExpectColumnValuesToBeInSet,
-        f"health_status is one of {', '.join(statuses)}.", column="health_status", value_set=statuses,
+        "health_status_known",
+        "health_status_known",
+        gxe.ExpectColumnValuesToBeInSet,
+        f"health_status is one of {', '.join(statuses)}.",
+        column="health_status",
+        value_set=statuses,
     )
     spec.add(
-        "completeness_between_0_and_1", "completeness_24h_between_0_and_1", gxe.ExpectColumnValuesToBeBetween,
-        "completeness_24h lies in [0, 1].", column="completeness_24h", min_value=0, max_value=1,
+        "completeness_between_0_and_1",
+        "completeness_24h_between_0_and_1",
+        gxe.ExpectColumnValuesToBeBetween,
+        "completeness_24h lies in [0, 1].",
+        column="completeness_24h",
+        min_value=0,
+        max_value=1,
     )
     spec.add(
-        "battery_between_0_and_100", "battery_pct_between_0_and_100", gxe.ExpectColumnValuesToBeBetween,
-        "battery_pct lies in [0, 100].", column="battery_pct", min_value=0, max_value=100,
+        "battery_between_0_and_100",
+        "battery_pct_between_0_and_100",
+        gxe.ExpectColumnValuesToBeBetween,
+        "battery_pct lies in [0, 100].",
+        column="battery_pct",
+        min_value=0,
+        max_value=100,
     )
     for column in ("readings_24h", "open_anomalies"):
-        spec.add("counts_not_negative", f"{column}_not_negative", gxe.ExpectColumnValuesToBeBetween,
-                 f"{column} is not negative.", column=column, min_value=0)
+        spec.add(
+            "counts_not_negative",
+            f"{column}_not_negative",
+            gxe.ExpectColumnValuesToBeBetween,
+            f"{column} is not negative.",
+            column=column,
+            min_value=0,
+        )
     return spec

@@ -21,10 +21,11 @@ class ExpectationOutcome:
     column: str | None
     severity: str  # "error" or "warning"
     success: bool
-    element_count: int | None
+    element_count: int | None  # rows in the frame
     unexpected_count: int | None
     unexpected_percent: float | None
     partition: str | None  # event date (and slice) validated, None for a table-level check
+    missing_count: int | None = None  # rows the expectation skips (null values; other device types)
     note: str = ""  # what the expectation checks, in words
     observed_value: Any = None  # a table-level figure (quarantine share, rows, median), when there is one
     details: str = ""  # GX's details for table-level checks (missing columns) or the error it raised
@@ -88,11 +89,11 @@ class GateResult:
             if first.note:
                 lines.append(f"          {first.note}")
             unexpected = sum(o.unexpected_count or 0 for o in outcomes)
-            elements = sum(o.element_count or 0 for o in outcomes)
+            elements = sum((o.element_count or 0) - (o.missing_count or 0) for o in outcomes)
             partitions = [o.partition for o in outcomes if o.partition]
             if any(o.unexpected_count is not None for o in outcomes):
                 share = f" ({100 * unexpected / elements:.3g}%)" if elements else ""
-                lines.append(f"          {unexpected:,} of {elements:,} rows unexpected{share}")
+                lines.append(f"          {unexpected:,} of {elements:,} checked rows unexpected{share}")
             if partitions:
                 shown = ", ".join(partitions[:5]) + (f" and {len(partitions) - 5} more" if len(partitions) > 5 else "")
                 lines.append(f"          in {shown}")

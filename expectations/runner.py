@@ -98,9 +98,17 @@ class _Gate:
         self.engine.register(spec)
         self.suites.append(spec.name)
 
-    def validate(self, suite: str, frame, partition: str | None, parameters: dict | None = None,
-                 observed: dict[str, Any] | None = None) -> None:
-        self.rows += len(frame)
+    def validate(
+        self,
+        suite: str,
+        frame,
+        partition: str | None,
+        parameters: dict | None = None,
+        observed: dict[str, Any] | None = None,
+        count_rows: bool = True,
+    ) -> None:
+        if count_rows:
+            self.rows += len(frame)
         for outcome in self.engine.validate(suite, frame, partition, parameters):
             if observed and outcome.expectation in observed:
                 outcome = _with_observed(outcome, observed[outcome.expectation])
@@ -109,16 +117,27 @@ class _Gate:
     def result(self, scope: str, partitions: list[str], batch_ids: list[int] | None) -> GateResult:
         success = not any(not o.success and o.severity == "error" for o in self.outcomes)
         return GateResult(
-            layer=self.layer, run_id=self.run_id, suite_names=self.suites, success=success,
-            results=self.outcomes, seconds=0.0, scope=scope, partitions=partitions,
-            batch_ids=batch_ids or [], rows=self.rows, notes=self.notes,
+            layer=self.layer,
+            run_id=self.run_id,
+            suite_names=self.suites,
+            success=success,
+            results=self.outcomes,
+            seconds=0.0,
+            scope=scope,
+            partitions=partitions,
+            batch_ids=batch_ids or [],
+            rows=self.rows,
+            notes=self.notes,
         )
 
     def history(self, suite: str, expectation: str, **match: Any) -> list[dict[str, Any]]:
         """Earlier ``ops_gate_results`` records of one expectation (other runs), oldest first."""
         rows = [
-            r for r in ops.read(self.settings.lake_root, "ops_gate_results")
-            if r.get("suite") == suite and r.get("expectation") == expectation and r.get("run_id") != self.run_id
+            r
+            for r in ops.read(self.settings.lake_root, "ops_gate_results")
+            if r.get("suite") == suite
+            and r.get("expectation") == expectation
+            and r.get("run_id") != self.run_id
             and all(r.get(k) == v for k, v in match.items())
         ]
         return sorted(rows, key=lambda r: r.get("validated_at") or "")
@@ -195,12 +214,16 @@ class _BronzeGate(_Gate):
         )
         parameters = self._volume_bounds(scope, rows_read)
         self.validate(
-            increment.name, bronze.increment_frame(summary), None, parameters,
+            increment.name,
+            bronze.increment_frame(summary),
+            None,
+            parameters,
             observed={
                 "row_volume_within_recent_range": rows_read,
                 "quarantine_share_below_threshold": summary.quarantine_share,
                 "bronze_rows_match_manifests": summary.manifest_bronze_rows,
             },
+            count_rows=False,
         )
         return self.result(scope, dates, [m.batch_id for m in chosen] if scope == "batches" else batch_ids)
 
@@ -210,10 +233,10 @@ class _BronzeGate(_Gate):
             self.notes.append("row volume: the whole layer is not an increment; no volume bound")
             return {"volume_min_rows": 0, "volume_max_rows": None}
         recent = [
-            r["observed_value"] for r in self.history(
-                bronze.INCREMENT_SUITE, "row_volume_within_recent_range", scope=scope
-            ) if isinstance(r.get("observed_value"), int | float)
-        ][-params["volume_recent_cycles"]:]
+            r["observed_value"]
+            for r in self.history(bronze.INCREMENT_SUITE, "row_volume_within_recent_range", scope=scope)
+            if isinstance(r.get("observed_value"), int | float)
+        ][-params["volume_recent_cycles"] :]
         if len(recent) < params["volume_min_cycles"]:
             self.notes.append(
                 f"row volume: {len(recent)} earlier cycle(s) on record, {params['volume_min_cycles']} needed "
@@ -251,10 +274,12 @@ class _SilverGate(_Gate):
         with open_warehouse(self.settings.lake_root.warehouse) as wh:
             wh.require_table(SILVER_READINGS, "silver")
             wh.require_table(SILVER_REJECTED, "silver")
-            present = sorted(set(
-                wh.dates(f"select distinct event_date from {SILVER_READINGS}")
-                + wh.dates(f"select distinct event_date from {SILVER_REJECTED}")
-            ))
+            present = sorted(
+                set(
+                    wh.dates(f"select distinct event_date from {SILVER_READINGS}")
+                    + wh.dates(f"select distinct event_date from {SILVER_REJECTED}")
+                )
+            )
             dates = self._choose(partitions, present, wh.path)
             lookback, newest_batch = self._lookback(wh, batch_ids)
             readings = silver.readings_suite(
@@ -264,18 +289,17 @@ class _SilverGate(_Gate):
             self.register(readings)
             self.register(rejected)
             self.notes.append(f"lookback: {lookback.describe()}")
-            for partition in dates:
-                for suite, table, build in (
-                    (readings.name, SILVER_READINGS, silver.readings_sql),
-                    (rejected.name, SILVER_REJECTED, silver.rejected_sql),
-                ):
+            for suite, table, build in (
+                (readings.name, SILVER_READINGS, lambda t, p, c: silver.readings_sql(t, p, lookback, c)),
+                (rejected.name, SILVER_REJECTED, silver.rejected_sql),
+            ):
+                for partition in dates:
                     rows = wh.scalar(f"select count(*) from {table} where event_date = date '{partition}'")
                     if not rows:
                         continue
                     for label, lower, upper in event_slices(partition, rows, self.max_rows):
                         frame = wh.frame(build(table, partition, slice_condition("event_at", lower, upper)))
-                        self.validate(suite, frame, label,
-                                      observed={"new_reading_within_lookback": newest_batch})
+                        self.validate(suite, frame, label, observed={"new_reading_within_lookback": newest_batch})
                         del frame
         scope = "batches" if batch_ids is not None else "partitions" if partitions is not None else "all"
         return self.result(scope, dates, batch_ids)
@@ -306,8 +330,11 @@ class _SilverGate(_Gate):
             old_rows = f"batch_id not in ({ids})"
             kwargs: dict[str, Any] = {"new_batch_ids": tuple(batch_ids)}
         else:
-            earlier = [r for r in self.history(silver.READINGS_SUITE, "new_reading_within_lookback")
-                       if isinstance(r.get("observed_value"), int)]
+            earlier = [
+                r
+                for r in self.history(silver.READINGS_SUITE, "new_reading_within_lookback")
+                if isinstance(r.get("observed_value"), int)
+            ]
             if not earlier:
                 return silver.Lookback.everything_new(), newest
             after = earlier[-1]["observed_value"]
@@ -329,10 +356,12 @@ class _GoldGate(_Gate):
             for table in (GOLD_HOURLY, GOLD_ANOMALIES, GOLD_HEALTH):
                 wh.require_table(table, "gold")
             wh.require_table(SILVER_READINGS, "silver")
-            present = sorted(set(
-                wh.dates(f"select distinct cast(hour_at as date) from {GOLD_HOURLY}")
-                + wh.dates(f"select distinct event_date from {SILVER_READINGS}")
-            ))
+            present = sorted(
+                set(
+                    wh.dates(f"select distinct cast(hour_at as date) from {GOLD_HOURLY}")
+                    + wh.dates(f"select distinct event_date from {SILVER_READINGS}")
+                )
+            )
             if partitions is None:
                 if not present:
                     raise LakehouseError(
@@ -349,7 +378,9 @@ class _GoldGate(_Gate):
                     )
                 dates = partitions
             hourly, anomalies, health = (
-                gold.hourly_suite(self.config), gold.anomalies_suite(self.config), gold.health_suite(self.config)
+                gold.hourly_suite(self.config),
+                gold.anomalies_suite(self.config),
+                gold.health_suite(self.config),
             )
             for spec in (hourly, anomalies, health):
                 self.register(spec)
@@ -357,8 +388,8 @@ class _GoldGate(_Gate):
                 (hourly.name, lambda d: gold.hourly_sql(GOLD_HOURLY, SILVER_READINGS, d, decimals)),
                 (anomalies.name, lambda d: gold.anomalies_sql(GOLD_ANOMALIES, d)),
             ]
-            for partition in dates:
-                for suite, sql in frames:
+            for suite, sql in frames:
+                for partition in dates:
                     frame = wh.frame(sql(partition))
                     if len(frame):
                         self.validate(suite, frame, partition)

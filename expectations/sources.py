@@ -83,7 +83,7 @@ def bronze_partitions(lake: Lake) -> list[str]:
     infos = filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True))
     prefix = "event_date="
     return sorted(
-        i.base_name[len(prefix):] for i in infos if i.type == fs.FileType.Directory and i.base_name.startswith(prefix)
+        i.base_name[len(prefix) :] for i in infos if i.type == fs.FileType.Directory and i.base_name.startswith(prefix)
     )
 
 
@@ -94,7 +94,8 @@ def bronze_files(lake: Lake, partition: str) -> list[str]:
     filesystem, root = _filesystem(f"{lake.bronze_readings}/event_date={partition}")
     infos = filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True))
     return sorted(
-        i.path for i in infos
+        i.path
+        for i in infos
         if i.type == fs.FileType.File and i.base_name.endswith(".parquet") and not i.base_name.startswith((".", "_"))
     )
 
@@ -213,8 +214,9 @@ def slice_condition(column: str, lower: str | None, upper: str | None) -> str:
     if lower:
         parts.append(f"{column} >= timestamp '{lower}'")
     if upper:
-        parts.append(f"({column} < timestamp '{upper}' or {column} is null)" if not lower else
-                     f"{column} < timestamp '{upper}'")
+        parts.append(
+            f"({column} < timestamp '{upper}' or {column} is null)" if not lower else f"{column} < timestamp '{upper}'"
+        )
     return " and ".join(parts) or "true"
 
 

@@ -55,24 +55,35 @@ BRONZE_SCHEMA = pa.schema(
 
 
 def clean_readings(
-    devices: int = 8, per_device: int = 24, start: datetime = START, step: timedelta = timedelta(minutes=30),
-    batch_id: int = 0, seq_start: int = 1,
+    devices: int = 8,
+    per_device: int = 24,
+    start: datetime = START,
+    step: timedelta = timedelta(minutes=30),
+    batch_id: int = 0,
+    seq_start: int = 1,
 ) -> pd.DataFrame:
     """Bronze rows of ``devices`` registry devices, ``per_device`` readings each, ``step`` apart."""
     rows = []
     for d in fleet(devices):
         for i in range(per_device):
             row = {
-                "device_id": d.device_id, "device_type": d.device_type, "site_id": d.site_id,
-                "event_time": start + step * i, "seq": seq_start + i,
+                "device_id": d.device_id,
+                "device_type": d.device_type,
+                "site_id": d.site_id,
+                "event_time": start + step * i,
+                "seq": seq_start + i,
             }
             wobble = ((i * 7 + d.index * 3) % 11 - 5) / 50  # small, deterministic, never all equal
             for metric in METRICS:
                 base = CLEAN_VALUES[metric].get(d.device_type)
                 row[metric] = None if base is None else round(base + wobble * (abs(base) / 20 + 0.1), 4)
             row.update(
-                battery_pct=90.0 - i * 0.1, firmware="2.4.1", _rescued_data=None, _ingested_at=INGESTED_AT,
-                _source_file=f"landing/readings/2026/03/01/00/readings-{batch_id}.json", _batch_id=batch_id,
+                battery_pct=90.0 - i * 0.1,
+                firmware="2.4.1",
+                _rescued_data=None,
+                _ingested_at=INGESTED_AT,
+                _source_file=f"landing/readings/2026/03/01/00/readings-{batch_id}.json",
+                _batch_id=batch_id,
                 _schema_version=SCHEMA_VERSION,
             )
             rows.append(row)
@@ -82,8 +93,12 @@ def clean_readings(
 def silver_from(bronze: pd.DataFrame) -> pd.DataFrame:
     """Silver rows as the dbt model produces them from clean bronze."""
     frame = bronze.rename(
-        columns={"event_time": "event_at", "_ingested_at": "ingested_at", "_source_file": "source_file",
-                 "_batch_id": "batch_id"}
+        columns={
+            "event_time": "event_at",
+            "_ingested_at": "ingested_at",
+            "_source_file": "source_file",
+            "_batch_id": "batch_id",
+        }
     ).drop(columns=["_rescued_data", "_schema_version"])
     frame.insert(4, "event_date", frame["event_at"].dt.date)
     return frame
@@ -108,36 +123,61 @@ class GateLake:
 
     # bronze ----------------------------------------------------------------------------------------------
     def write_bronze(
-        self, readings: pd.DataFrame, batch_id: int, *, quarantine_rows: int = 0, schema: pa.Schema | None = None,
+        self,
+        readings: pd.DataFrame,
+        batch_id: int,
+        *,
+        quarantine_rows: int = 0,
+        schema: pa.Schema | None = None,
         manifest: bool = True,
+        partition_of: pd.Series | None = None,
     ) -> None:
-        """Write one bronze batch: Parquet per event date, and its manifest (lines = rows + quarantined)."""
+        """Write one bronze batch: Parquet per event date, and its manifest (lines = rows + quarantined).
+
+        ``partition_of`` overrides the event date folder of each row (default: the date of event_time).
+        """
         readings = readings.assign(_batch_id=batch_id)
-        dates = sorted({t.date().isoformat() for t in readings["event_time"] if not pd.isna(t)})
+        if partition_of is None:
+            partition_of = pd.to_datetime(readings["event_time"]).dt.date.astype(str)
+        dates = sorted(set(partition_of))
         for day in dates:
-            part = readings[readings["event_time"].dt.date.astype(str) == day]
+            part = readings[partition_of == day]
             folder = self.root / "bronze" / "readings" / f"event_date={day}"
             folder.mkdir(parents=True, exist_ok=True)
             table = pa.Table.from_pandas(part, schema=schema or BRONZE_SCHEMA, preserve_index=False)
             pq.write_table(table, folder / f"part-b{batch_id:010d}-00000.parquet")
         if manifest:
-            self.write_manifest(batch_id, bronze_rows=len(readings), quarantine_rows=quarantine_rows,
-                                event_dates=dates)
+            self.write_manifest(batch_id, bronze_rows=len(readings), quarantine_rows=quarantine_rows, event_dates=dates)
 
     def write_manifest(self, batch_id: int, *, bronze_rows: int, quarantine_rows: int, event_dates: list[str]):
         folder = self.root / "_manifests" / "bronze_readings"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"batch-{batch_id:010d}.json").write_text(json.dumps({
-            "batch_id": batch_id, "started_at": "2026-03-02T00:05:00+00:00",
-            "finished_at": "2026-03-02T00:05:09+00:00", "source_files": [], "lines": bronze_rows + quarantine_rows,
-            "bronze_rows": bronze_rows, "quarantine_rows": quarantine_rows, "event_dates": event_dates,
-            "quarantine_reasons": {"malformed_json": quarantine_rows} if quarantine_rows else {},
-        }))
+        (folder / f"batch-{batch_id:010d}.json").write_text(
+            json.dumps(
+                {
+                    "batch_id": batch_id,
+                    "started_at": "2026-03-02T00:05:00+00:00",
+                    "finished_at": "2026-03-02T00:05:09+00:00",
+                    "source_files": [],
+                    "lines": bronze_rows + quarantine_rows,
+                    "bronze_rows": bronze_rows,
+                    "quarantine_rows": quarantine_rows,
+                    "event_dates": event_dates,
+                    "quarantine_reasons": {"malformed_json": quarantine_rows} if quarantine_rows else {},
+                }
+            )
+        )
 
     # warehouse -------------------------------------------------------------------------------------------
     def write_warehouse(
-        self, silver: pd.DataFrame, *, rejected: pd.DataFrame | None = None, hourly: pd.DataFrame | None = None,
-        anomalies: pd.DataFrame | None = None, health: pd.DataFrame | None = None, skip: tuple[str, ...] = (),
+        self,
+        silver: pd.DataFrame,
+        *,
+        rejected: pd.DataFrame | None = None,
+        hourly: pd.DataFrame | None = None,
+        anomalies: pd.DataFrame | None = None,
+        health: pd.DataFrame | None = None,
+        skip: tuple[str, ...] = (),
     ) -> None:
         """(Re)create the warehouse: silver as given, gold computed from it with SQL unless given."""
         path = self.lake.warehouse
@@ -149,12 +189,15 @@ class GateLake:
             con.register("silver_frame", silver)
             con.execute("create table silver.silver_readings as select * from silver_frame")
             if rejected is None:
-                rejected = silver.head(0).assign(rejection_reason=pd.Series(dtype=str),
-                                                 rejected_metric=pd.Series(dtype=str))
+                rejected = silver.head(0).assign(
+                    rejection_reason=pd.Series(dtype=str), rejected_metric=pd.Series(dtype=str)
+                )
             con.register("rejected_frame", rejected)
             con.execute("create table silver.silver_rejected_readings as select * from rejected_frame")
             tables = {
-                "gold_sensor_metrics_hourly": hourly, "gold_anomalies": anomalies, "gold_device_health": health,
+                "gold_sensor_metrics_hourly": hourly,
+                "gold_anomalies": anomalies,
+                "gold_device_health": health,
             }
             for name, frame in tables.items():
                 if name in skip:
@@ -164,6 +207,15 @@ class GateLake:
                 else:
                     con.register(f"{name}_frame", frame)
                     con.execute(f"create table gold.{name} as select * from {name}_frame")
+        finally:
+            con.close()
+
+    def execute(self, *statements: str) -> None:
+        """Spoil the warehouse with SQL (a test's defect)."""
+        con = duckdb.connect(str(self.lake.warehouse))
+        try:
+            for statement in statements:
+                con.execute(statement)
         finally:
             con.close()
 
