@@ -122,6 +122,129 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_sink_arguments(produce)
     produce.add_argument("--quiet", action="store_true", help="print only the final report")
     produce.set_defaults(handler=produce_handler)
+    _register_replay(subparsers)
+
+
+REPLAY_DESCRIPTION = """\
+Replay recorded series as sensor readings: each row of a CSV or newline-delimited JSON file becomes one
+reading of one device, sent through a sink (the landing zone by default) in time order.
+
+CSV files need a header with a time column (timestamp, event_time, time, datetime, date or ts, or name it
+with --time-column) and value columns; comma, semicolon or tab separated (detected), decimal commas
+allowed in semicolon files. Times are ISO-8601 (naive times are UTC) or epoch seconds/milliseconds.
+Each value column is mapped to a contract metric with --map; the device must be of a type that reports
+that metric. seq counts from 1 per device in time order. Rows without any mapped value are skipped and
+counted."""
+
+REPLAY_EPILOG = """\
+examples:
+  # the NAB office temperature (degrees Fahrenheit) as environmental sensor env-00001
+  lakehouse replay ../shared/datasets/nab/ambient_temperature_system_failure.csv \\
+      --device env-00001 --map value=temperature_c --convert value=degF_to_degC
+  # a CPU utilisation series (0-100) as a machine's vibration, an hour of recorded time per minute
+  lakehouse replay ../shared/datasets/nab/cpu_utilization_asg_misconfiguration.csv \\
+      --device mch-00002 --map value=vibration_mm_s --speed 60x
+  # a semicolon export with several channels
+  lakehouse replay export.csv --device env-00005 --time-column Zeit \\
+      --map Temp=temperature_c --map Feuchte=humidity_pct --map Druck=pressure_hpa
+  # NDJSON with a device column
+  lakehouse replay capture.ndjson --device-column sensor --map t=temperature_c --map vib=vibration_mm_s
+
+conversions: {conversions}
+""".format(
+    conversions=", ".join(
+        ("degF_to_degC", "K_to_degC", "kPa_to_hPa", "Pa_to_hPa", "m_to_mm", "cm_to_mm", "fraction_to_pct", "mps2_to_g")
+    )
+)
+
+
+def _register_replay(subparsers: argparse._SubParsersAction) -> None:
+    replay = subparsers.add_parser(
+        "replay",
+        help="replay recorded CSV or NDJSON series as readings",
+        description=REPLAY_DESCRIPTION,
+        epilog=REPLAY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    replay.add_argument("files", nargs="+", metavar="FILE", help="CSV or NDJSON files (.json, .ndjson, .jsonl)")
+    source = replay.add_argument_group("rows to readings")
+    who = source.add_mutually_exclusive_group(required=True)
+    who.add_argument("--device", metavar="ID", help="every row is a reading of this device, e.g. env-00001")
+    who.add_argument("--device-column", metavar="COLUMN", help="the column (or key) holding each row's device id")
+    source.add_argument(
+        "--site", metavar="SITE_ID", help="site of a device beyond the registry (registry devices keep their own)"
+    )
+    source.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        type=_pair("--map", "COLUMN=METRIC"),
+        metavar="COLUMN=METRIC",
+        help="send COLUMN as METRIC; repeat per column (default: columns named like a metric)",
+    )
+    source.add_argument(
+        "--convert",
+        action="append",
+        default=[],
+        type=_pair("--convert", "COLUMN=CONVERSION"),
+        metavar="COLUMN=CONVERSION",
+        help="convert COLUMN's unit first, e.g. value=degF_to_degC",
+    )
+    source.add_argument(
+        "--time-column",
+        metavar="COLUMN",
+        help="the time column (default: the first of timestamp, event_time, time, datetime, date, ts)",
+    )
+    source.add_argument(
+        "--delimiter", metavar="CHAR", help="CSV separator (default: whichever of ';' ',' TAB the header has most of)"
+    )
+    source.add_argument(
+        "--speed",
+        default="max",
+        metavar="FACTOR",
+        help="max (default: as fast as possible) or a factor of recorded time, e.g. 60x",
+    )
+    source.add_argument(
+        "--producer", default="replay", metavar="NAME", help="producer name, part of every file name (default replay)"
+    )
+    add_sink_arguments(replay)
+    replay.add_argument("--quiet", action="store_true", help="print only the final report")
+    replay.set_defaults(handler=replay_handler)
+
+
+def replay_handler(settings: Settings, args: argparse.Namespace) -> int:
+    from ingestion.replay import ReplayConfig, parse_speed, replay
+
+    config = ReplayConfig(
+        device_id=args.device,
+        device_column=args.device_column,
+        mapping=dict(args.map),
+        convert=dict(args.convert),
+        time_column=args.time_column,
+        delimiter=args.delimiter,
+        speed=parse_speed(args.speed),
+        producer=args.producer,
+        site_id=args.site,
+    )
+
+    def progress(readings: int, seconds: float) -> None:
+        print(f"  ... {readings:,} readings sent in {seconds:,.0f} s", file=sys.stderr, flush=True)
+
+    report = replay(
+        settings, args.files, config, args.sink, sink_options(args), progress=None if args.quiet else progress
+    )
+    print(report.summary())
+    return 0
+
+
+def _pair(option: str, shape: str):
+    def parse(text: str) -> tuple[str, str]:
+        key, sep, value = text.partition("=")
+        if not sep or not key or not value:
+            raise argparse.ArgumentTypeError(f"{option} {text}: use {shape}")
+        return key, value
+
+    return parse
 
 
 def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
@@ -145,7 +268,8 @@ def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=60.0,
         metavar="S",
-        help="landing/s3: cut a file when its lines span this much simulated time (default 60)",
+        help="landing/s3: cut a file when its lines span this many seconds of the sending clock: "
+        "simulated time for produce, wall time for a paced replay (default 60)",
     )
     sink.add_argument(
         "--s3-uri",
