@@ -4,9 +4,10 @@
     day of one device can be rebuilt on its own; a fault lasting longer shows as one window per day.
 
     `points` must have: device_id, device_type, site_id, metric, event_date, event_at, seq,
-    metric_value, is_flagged (boolean), point_score (double, the strength of the point's anomaly).
+    metric_value, ingested_at, is_flagged (boolean), point_score (double, the strength of the point's
+    anomaly).
     Emits the CTEs `<name>_islands` and `<name>` (each followed by a comma); `<name>` has the
-    gold_anomalies columns except anomaly_id and severity, plus event_date.
+    gold_anomalies columns except anomaly_id and severity.
 #}
 {% macro anomaly_windows(points, kind, name) -%}
 
@@ -45,7 +46,8 @@
         max(event_at) as ended_at,
         max_by(metric_value, point_score) as peak_value,
         max(point_score) as score,
-        count(*) as reading_count
+        count(*) as reading_count,
+        max(ingested_at) as last_ingested_at
 
     from {{ name }}_islands
     where is_flagged

@@ -2,6 +2,10 @@
     The silver rules, shared by silver_readings and silver_rejected_readings so that the two can never
     disagree: every bronze row gets exactly one outcome, accepted or one rejection reason.
 
+    First, values are converted to the contract's units where a device type's firmware reports others
+    (seed unit_conversions: value * multiply_by + then_add, matched on device type and the major firmware
+    version); validation and silver see converted values only.
+
     Emits CTEs (each followed by a comma) ending in `classified_readings`, which has every column of
     stg_bronze__readings plus:
       registered_site_id   the registry's site for the device
@@ -17,15 +21,57 @@
                              duplicate             a valid reading whose key (device_id, event_at, seq)
                                                    has a preferred valid copy
       rejected_metric      the metric concerned, for unexpected_metric and out_of_range
+      unit_conversion      the unit the firmware reported in, when a value was converted, else null
       copy_number          rank of the row among all bronze copies of its key: valid copies first, then
                            latest ingested_at, then source_file and batch_id descending, then values
                            (so the choice is deterministic). The accepted copy has copy_number 1.
 
     Arguments are the names of CTEs defined before the call.
 #}
-{% macro classify_readings(readings, device_registry, metric_limits) -%}
+{% macro classify_readings(bronze_readings, device_registry, metric_limits, unit_conversions) -%}
 
 {%- set metrics = var('metrics') -%}
+{%- set readings = 'converted_readings' -%}
+{%- set other_columns = [
+    'device_id', 'device_type', 'site_id', 'event_at', 'event_date', 'seq', 'battery_pct', 'firmware',
+    'rescued_data', 'ingested_at', 'source_file', 'batch_id', 'schema_version',
+] -%}
+
+conversions_by_firmware as (
+
+    select
+        device_type,
+        firmware_major,
+        max(reported_unit) as reported_unit,
+        {%- for metric in metrics %}
+        max(case when metric = '{{ metric }}' then multiply_by end) as {{ metric }}__multiply_by,
+        max(case when metric = '{{ metric }}' then then_add end) as {{ metric }}__then_add{{ ',' if not loop.last }}
+        {%- endfor %}
+
+    from {{ unit_conversions }}
+    group by device_type, firmware_major
+
+),
+
+converted_readings as (
+
+    select
+        {%- for column in other_columns %}
+        {{ bronze_readings }}.{{ column }},
+        {%- endfor %}
+        {%- for metric in metrics %}
+        {{ bronze_readings }}.{{ metric }} * coalesce(conversions_by_firmware.{{ metric }}__multiply_by, 1.0)
+        + coalesce(conversions_by_firmware.{{ metric }}__then_add, 0.0) as {{ metric }},
+        {%- endfor %}
+        conversions_by_firmware.reported_unit as unit_conversion
+
+    from {{ bronze_readings }}
+    left join conversions_by_firmware
+        on
+            {{ bronze_readings }}.device_type = conversions_by_firmware.device_type
+            and {{ dbt.split_part(bronze_readings ~ '.firmware', "'.'", 1) }} = conversions_by_firmware.firmware_major
+
+),
 
 limits_by_device_type as (
 

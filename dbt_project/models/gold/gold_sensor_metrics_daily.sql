@@ -1,3 +1,5 @@
+{{ config(**incremental_config(unique_key=['device_id', 'event_date'])) }}
+
 with
 
 silver_readings as (
@@ -12,9 +14,50 @@ device_types as (
 
 ),
 
+{% if is_incremental() -%}
+
+{{ gold_rebuild_window() }}
+
+-- The late-data rule: re-aggregate exactly the device-days that received a reading since the last build.
+changed_days as (
+
+    select distinct
+        silver_readings.device_id,
+        silver_readings.event_date
+    from silver_readings
+    cross join rebuild_window
+    where
+        silver_readings.event_date >= rebuild_window.floor_date
+        and silver_readings.ingested_at >= rebuild_window.since_ingested_at
+
+),
+
+readings_to_aggregate as (
+
+    select silver_readings.*
+    from silver_readings
+    where
+        silver_readings.event_date in (select changed_days.event_date from changed_days)
+        and {{ changed_units(
+            'exists (select 1 from changed_days where changed_days.device_id = silver_readings.device_id '
+            ~ 'and changed_days.event_date = silver_readings.event_date)'
+        ) }}
+
+),
+
+{%- else -%}
+
+readings_to_aggregate as (
+
+    select * from silver_readings
+
+),
+
+{%- endif %}
+
 metric_values as (
 
-    {{ metric_values('silver_readings', ['device_id', 'device_type', 'site_id', 'event_date', 'ingested_at']) }}
+    {{ metric_values('readings_to_aggregate', ['device_id', 'device_type', 'site_id', 'event_date', 'ingested_at']) }}
 
 ),
 
@@ -47,7 +90,6 @@ final as (
         daily_aggregates.device_type,
         daily_aggregates.site_id,
         daily_aggregates.metric,
-        daily_aggregates.event_date,
         daily_aggregates.reading_count,
         daily_aggregates.min_value,
         daily_aggregates.max_value,
@@ -60,7 +102,8 @@ final as (
             1.0,
             daily_aggregates.reading_count / (86400.0 / device_types.reporting_interval_s)
         ) as completeness,
-        daily_aggregates.last_ingested_at
+        daily_aggregates.last_ingested_at,
+        daily_aggregates.event_date
 
     from daily_aggregates
     inner join device_types

@@ -1,3 +1,5 @@
+{{ config(**incremental_config(unique_key=['device_id', 'hour_at'])) }}
+
 with
 
 silver_readings as (
@@ -12,9 +14,51 @@ device_types as (
 
 ),
 
+{% if is_incremental() -%}
+
+{{ gold_rebuild_window() }}
+
+-- The late-data rule: re-aggregate exactly the device-hours that received a reading since the last build.
+changed_hours as (
+
+    select distinct
+        silver_readings.device_id,
+        silver_readings.event_date,
+        {{ dbt.date_trunc('hour', 'silver_readings.event_at') }} as hour_at
+    from silver_readings
+    cross join rebuild_window
+    where
+        silver_readings.event_date >= rebuild_window.floor_date
+        and silver_readings.ingested_at >= rebuild_window.since_ingested_at
+
+),
+
+readings_to_aggregate as (
+
+    select silver_readings.*
+    from silver_readings
+    where
+        silver_readings.event_date in (select changed_hours.event_date from changed_hours)
+        and {{ changed_units(
+            'exists (select 1 from changed_hours where changed_hours.device_id = silver_readings.device_id '
+            ~ 'and changed_hours.hour_at = ' ~ dbt.date_trunc('hour', 'silver_readings.event_at') ~ ')'
+        ) }}
+
+),
+
+{%- else -%}
+
+readings_to_aggregate as (
+
+    select * from silver_readings
+
+),
+
+{%- endif %}
+
 metric_values as (
 
-    {{ metric_values('silver_readings', ['device_id', 'device_type', 'site_id', 'event_at', 'ingested_at']) }}
+    {{ metric_values('readings_to_aggregate', ['device_id', 'device_type', 'site_id', 'event_at', 'ingested_at']) }}
 
 ),
 
@@ -48,7 +92,6 @@ final as (
         hourly_aggregates.site_id,
         hourly_aggregates.metric,
         hourly_aggregates.hour_at,
-        cast(hourly_aggregates.hour_at as date) as event_date,
         hourly_aggregates.reading_count,
         hourly_aggregates.min_value,
         hourly_aggregates.max_value,
@@ -61,7 +104,8 @@ final as (
             1.0,
             hourly_aggregates.reading_count / (3600.0 / device_types.reporting_interval_s)
         ) as completeness,
-        hourly_aggregates.last_ingested_at
+        hourly_aggregates.last_ingested_at,
+        cast(hourly_aggregates.hour_at as date) as event_date
 
     from hourly_aggregates
     inner join device_types

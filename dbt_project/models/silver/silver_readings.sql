@@ -1,24 +1,10 @@
 with
 
-bronze_readings as (
+classified_readings as (
 
-    select * from {{ ref('stg_bronze__readings') }}
-
-),
-
-device_registry as (
-
-    select * from {{ ref('device_registry') }}
+    select * from {{ ref('silver_classified_readings') }}
 
 ),
-
-metric_limits as (
-
-    select * from {{ ref('metric_limits') }}
-
-),
-
-{{ classify_readings('bronze_readings', 'device_registry', 'metric_limits') }}
 
 final as (
 
@@ -34,6 +20,7 @@ final as (
         {%- endfor %}
         battery_pct,
         firmware,
+        unit_conversion,
         ingested_at,
         source_file,
         batch_id,

@@ -1,0 +1,162 @@
+{#
+    Incremental models rebuild whole units (a device-day, a device-hour) from their inputs; a unit is
+    either rebuilt completely or left alone, so an incremental build and a full refresh over the same data
+    give the same table.
+
+    DuckDB: `delete+insert` on the unit's key: exactly the changed units are rebuilt.
+    Athena: Hive tables partitioned by `event_date`, `insert_overwrite`: a changed unit rewrites its whole
+    date partition, so every unit of a touched date is rebuilt (same result, coarser work). Iceberg is not
+    used so that the tables stay readable by any Hive-compatible engine over the lake.
+#}
+{% macro incremental_config(unique_key, partition_by='event_date') -%}
+    {{ return(adapter.dispatch('incremental_config', 'lakehouse')(unique_key, partition_by)) }}
+{%- endmacro %}
+
+{% macro default__incremental_config(unique_key, partition_by) -%}
+    {{ return({
+        'materialized': 'incremental',
+        'incremental_strategy': 'delete+insert',
+        'unique_key': unique_key,
+        'on_schema_change': 'fail',
+    }) }}
+{%- endmacro %}
+
+{% macro athena__incremental_config(unique_key, partition_by) -%}
+    {{ return({
+        'materialized': 'incremental',
+        'incremental_strategy': 'insert_overwrite',
+        'table_type': 'hive',
+        'format': 'parquet',
+        'partitioned_by': [partition_by],
+        'on_schema_change': 'fail',
+    }) }}
+{%- endmacro %}
+
+
+{#
+    Which units an incremental run rebuilds, given a boolean SQL condition saying that a unit changed.
+    DuckDB rebuilds just those; Athena rebuilds every unit of a touched date partition.
+#}
+{% macro changed_units(changed_condition) -%}
+    {{ return(adapter.dispatch('changed_units', 'lakehouse')(changed_condition)) }}
+{%- endmacro %}
+
+{% macro default__changed_units(changed_condition) -%}
+    ({{ changed_condition }})
+{%- endmacro %}
+
+{% macro athena__changed_units(changed_condition) -%}
+    (true)
+{%- endmacro %}
+
+
+{# A SQL list of date literals, for `event_date in (...)` (partition pruning needs literals). #}
+{% macro date_list(dates) -%}
+    {%- if dates | length == 0 -%}
+        (cast(null as date))
+    {%- else -%}
+        ({% for d in dates %}cast('{{ d }}' as date){{ ', ' if not loop.last }}{% endfor %})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{# The first column of a query's rows as strings; empty when dbt is only parsing. #}
+{% macro query_column(sql) -%}
+    {%- if not execute -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set result = run_query(sql) -%}
+    {{ return(result.columns[0].values() | map('string') | list) }}
+{%- endmacro %}
+
+
+{# The first value of a query, or none. #}
+{% macro query_value(sql) -%}
+    {%- set values = query_column(sql) -%}
+    {{ return(values[0] if values and values[0] not in ('None', '') else none) }}
+{%- endmacro %}
+
+
+{#
+    Incremental strategy `replace_units` (DuckDB): like delete+insert on `unique_key`, except that the
+    model may also emit *scope rows*, one per rebuilt unit, whose `row_id` column (config) is null. Every
+    unit present in the new rows is deleted from the table, then the real rows are inserted. So a unit that
+    no longer has any row (late data filled a gap: its data_gap anomaly must go) is cleared too, which
+    plain delete+insert cannot do. Athena has no row-level delete on Hive tables and overwrites whole
+    partitions instead (see incremental_config), where scope rows are not emitted.
+#}
+{% macro get_incremental_replace_units_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set source = arg_dict['temp_relation'] -%}
+    {%- set unit_key = arg_dict['unique_key'] -%}
+    {%- set row_id = config.get('row_id') -%}
+    {%- if not row_id or not unit_key -%}
+        {{ exceptions.raise_compiler_error(
+            "incremental_strategy 'replace_units' needs config unique_key (the unit) and row_id (null on scope "
+            ~ "rows) in model " ~ model.name) }}
+    {%- endif -%}
+    {%- set dest_cols_csv = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ target }} as target_rows
+    where exists (
+        select 1 from {{ source }} as source_rows
+        where {% for key in unit_key %}source_rows.{{ key }} = target_rows.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
+    );
+
+    insert into {{ target }} ({{ dest_cols_csv }})
+    select {{ dest_cols_csv }} from {{ source }} where {{ row_id }} is not null
+{%- endmacro %}
+
+
+{# The incremental config of a model whose units can disappear (scope rows, see replace_units). #}
+{% macro replaceable_units_config(unique_key, row_id, partition_by='event_date') -%}
+    {{ return(adapter.dispatch('replaceable_units_config', 'lakehouse')(unique_key, row_id, partition_by)) }}
+{%- endmacro %}
+
+{% macro default__replaceable_units_config(unique_key, row_id, partition_by) -%}
+    {{ return({
+        'materialized': 'incremental',
+        'incremental_strategy': 'replace_units',
+        'unique_key': unique_key,
+        'row_id': row_id,
+        'on_schema_change': 'fail',
+    }) }}
+{%- endmacro %}
+
+{% macro athena__replaceable_units_config(unique_key, row_id, partition_by) -%}
+    {{ return(athena__incremental_config(unique_key, partition_by)) }}
+{%- endmacro %}
+
+
+{# Whether incremental models emit scope rows (replace_units): yes on DuckDB, not on Athena. #}
+{% macro emits_scope_rows() -%}
+    {{ return(adapter.dispatch('emits_scope_rows', 'lakehouse')()) }}
+{%- endmacro %}
+
+{% macro default__emits_scope_rows() -%}
+    {{ return(true) }}
+{%- endmacro %}
+
+{% macro athena__emits_scope_rows() -%}
+    {{ return(false) }}
+{%- endmacro %}
+
+
+{#
+    Where an incremental gold build starts looking: silver rows ingested at or after the newest ingest
+    time the table already holds (`since_ingested_at`, "at or after" so that a batch that was half
+    visible last time is looked at again), not older than the table's newest event date minus
+    var('lookback_days') and one more day (`floor_date`). Emits one CTE, `rebuild_window`, and a comma.
+#}
+{% macro gold_rebuild_window(date_column='event_date') -%}
+rebuild_window as (
+
+    select
+        coalesce(max(last_ingested_at), cast('1900-01-01 00:00:00' as timestamp)) as since_ingested_at,
+        coalesce(
+            cast({{ dbt.dateadd('day', -1 * (var('lookback_days') + 1), 'max(' ~ date_column ~ ')') }} as date),
+            cast('1900-01-01' as date)
+        ) as floor_date
+    from {{ this }}
+
+),
+{%- endmacro %}

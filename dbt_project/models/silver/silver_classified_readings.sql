@@ -1,0 +1,128 @@
+{{ config(**incremental_config(unique_key=['event_date', 'device_id'])) }}
+
+{%- set rebuild_dates = silver_dates_to_rebuild(ref('stg_bronze__readings')) if is_incremental() else none %}
+
+with
+
+bronze_readings as (
+
+    select * from {{ ref('stg_bronze__readings') }}
+    {%- if rebuild_dates is not none %}
+    where event_date in {{ date_list(rebuild_dates) }}
+    {%- endif %}
+
+),
+
+device_registry as (
+
+    select * from {{ ref('device_registry') }}
+
+),
+
+metric_limits as (
+
+    select * from {{ ref('metric_limits') }}
+
+),
+
+unit_conversions as (
+
+    select * from {{ ref('unit_conversions') }}
+
+),
+
+{% if is_incremental() -%}
+
+-- Only device-days whose bronze rows are not all classified yet (on Athena: all of a touched date).
+bronze_device_days as (
+
+    select
+        event_date,
+        device_id,
+        count(*) as bronze_rows
+    from bronze_readings
+    group by event_date, device_id
+
+),
+
+classified_device_days as (
+
+    select
+        event_date,
+        device_id,
+        count(*) as classified_rows
+    from {{ this }}
+    where event_date in {{ date_list(rebuild_dates) }}
+    group by event_date, device_id
+
+),
+
+device_days_to_rebuild as (
+
+    select
+        bronze_device_days.event_date,
+        bronze_device_days.device_id
+    from bronze_device_days
+    left join classified_device_days
+        on
+            bronze_device_days.event_date = classified_device_days.event_date
+            and bronze_device_days.device_id = classified_device_days.device_id
+    where {{ changed_units(
+        'classified_device_days.classified_rows is null '
+        ~ 'or classified_device_days.classified_rows <> bronze_device_days.bronze_rows'
+    ) }}
+
+),
+
+readings_to_classify as (
+
+    select bronze_readings.*
+    from bronze_readings
+    inner join device_days_to_rebuild
+        on
+            bronze_readings.event_date = device_days_to_rebuild.event_date
+            and bronze_readings.device_id = device_days_to_rebuild.device_id
+
+),
+
+{%- else -%}
+
+readings_to_classify as (
+
+    select * from bronze_readings
+
+),
+
+{%- endif %}
+
+{{ classify_readings('readings_to_classify', 'device_registry', 'metric_limits', 'unit_conversions') }}
+
+final as (
+
+    select
+        device_id,
+        device_type,
+        site_id,
+        registered_site_id,
+        event_at,
+        seq,
+        {%- for metric in var('metrics') %}
+        {{ metric }},
+        {%- endfor %}
+        battery_pct,
+        firmware,
+        unit_conversion,
+        ingested_at,
+        source_file,
+        batch_id,
+        schema_version,
+        copy_number,
+        rejection_reason,
+        rejected_metric,
+        event_date
+
+    from classified_readings
+
+)
+
+select * from final
