@@ -115,6 +115,7 @@ class _Gate:
             self.outcomes.append(outcome)
 
     def result(self, scope: str, partitions: list[str], batch_ids: list[int] | None) -> GateResult:
+        self.outcomes = _mostly_over_increment(self.outcomes, self.config)
         success = not any(not o.success and o.severity == "error" for o in self.outcomes)
         return GateResult(
             layer=self.layer,
@@ -141,6 +142,34 @@ class _Gate:
             and all(r.get(k) == v for k, v in match.items())
         ]
         return sorted(rows, key=lambda r: r.get("validated_at") or "")
+
+
+def _mostly_over_increment(outcomes: list[ExpectationOutcome], config: GateConfig) -> list[ExpectationOutcome]:
+    """Judge ``mostly`` rules on the whole increment, not frame by frame.
+
+    GX judges each frame (a partition or a slice of one) on its own; a clock-skewed reading alone in a
+    future date's partition would fail ``mostly = 0.99`` there. The share that matters is the increment's,
+    so the frames' counts are added up and every frame's outcome gets the increment's verdict.
+    """
+    from dataclasses import replace
+
+    totals: dict[tuple[str, str], list[int]] = {}
+    for o in outcomes:
+        if o.unexpected_count is None or config.rule(o.suite, o.rule).mostly >= 1.0:
+            continue
+        checked, unexpected = totals.setdefault((o.suite, o.expectation), [0, 0])
+        totals[(o.suite, o.expectation)] = [
+            checked + (o.element_count or 0) - (o.missing_count or 0),
+            unexpected + o.unexpected_count,
+        ]
+    combined = []
+    for o in outcomes:
+        if (o.suite, o.expectation) in totals:
+            checked, unexpected = totals[(o.suite, o.expectation)]
+            mostly = config.rule(o.suite, o.rule).mostly
+            o = replace(o, success=checked == 0 or (checked - unexpected) / checked >= mostly)
+        combined.append(o)
+    return combined
 
 
 def _with_observed(outcome: ExpectationOutcome, value: Any) -> ExpectationOutcome:

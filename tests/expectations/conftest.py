@@ -112,6 +112,7 @@ class GateLake:
     clean_readings = staticmethod(clean_readings)
     silver_from = staticmethod(silver_from)
     day = DAY
+    bronze_schema = BRONZE_SCHEMA
 
     @property
     def lake(self):
