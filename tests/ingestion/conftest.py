@@ -3,13 +3,17 @@ that reads what a landing reader sees, and (in the AWS tests) a moto server on 1
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import socket
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +174,150 @@ def read_landing() -> Callable[[Lake], list[str]]:
 def read_landing_files() -> Callable[[Lake], dict[str, bytes]]:
     """``read_landing_files(lake) -> {uri: bytes}``: the published landing files."""
     return landing_files
+
+
+# ---- AWS: a moto server on 127.0.0.1, and a proxy in front of it that can reject entries ----------------
+AWS_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> str:
+    """A moto server in server mode on 127.0.0.1 (a free port), for the whole test session."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch) -> None:
+    """Dummy credentials and a region for code that builds its own boto3 clients (the CLI)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_CREDENTIALS["aws_secret_access_key"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_CREDENTIALS["region_name"])
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+
+
+@pytest.fixture(scope="session")
+def aws_client(moto_endpoint) -> Callable[..., Any]:
+    """``aws_client("kinesis")``: a boto3 client of the sinks' kind (timeouts set) on moto, or on ``endpoint``."""
+    from ingestion.sinks import aws_client as build
+
+    def client(service: str, endpoint: str | None = None) -> Any:
+        return build(service, endpoint or moto_endpoint, timeout_s=10.0, **AWS_CREDENTIALS)
+
+    return client
+
+
+@dataclass
+class ProxiedRequest:
+    operation: str  # PutRecords or PutRecordBatch
+    entries: list[bytes]
+    rejected: list[int]  # positions of the entries the proxy failed
+    body_bytes: int
+
+
+class RejectingProxy:
+    """An HTTP proxy in front of moto. For PutRecords / PutRecordBatch it forwards only the entries that
+    ``reject(data)`` lets through and answers for the others with a per-entry error, as AWS does on a
+    partial failure. Every such request is recorded in ``requests``."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.removeprefix("http://")
+        self.reject: Callable[[bytes], bool] = lambda data: False
+        self.requests: list[ProxiedRequest] = []
+        proxy = self
+
+        class Handler(_ProxyHandler):
+            owner = proxy
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    owner: RejectingProxy
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        self._forward(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+
+    do_PUT = do_HEAD = do_DELETE = do_GET
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        target = self.headers.get("X-Amz-Target", "")
+        operation = target.rsplit(".", 1)[-1]
+        if operation not in ("PutRecords", "PutRecordBatch"):
+            self._forward(body)
+            return
+        request = json.loads(body)
+        records = request["Records"]
+        entries = [base64.b64decode(r["Data"]) for r in records]
+        rejected = [i for i, data in enumerate(entries) if self.owner.reject(data)]
+        self.owner.requests.append(ProxiedRequest(operation, entries, rejected, len(body)))
+        kept = [r for i, r in enumerate(records) if i not in set(rejected)]
+        answers: list[dict] = []
+        if kept:
+            status, headers, upstream = self._upstream(json.dumps({**request, "Records": kept}).encode())
+            if status != 200:
+                self._reply(status, headers, upstream)
+                return
+            answers = json.loads(upstream)["Records" if operation == "PutRecords" else "RequestResponses"]
+        answers_iter = iter(answers)
+        error = {
+            "PutRecords": {"ErrorCode": "ProvisionedThroughputExceededException",
+                           "ErrorMessage": "Rate exceeded for shard shardId-000000000000 in stream."},
+            "PutRecordBatch": {"ErrorCode": "ServiceUnavailableException",
+                               "ErrorMessage": "Slow down."},
+        }[operation]  # fmt: skip
+        merged = [dict(error) if i in set(rejected) else next(answers_iter) for i in range(len(records))]
+        if operation == "PutRecords":
+            response = {"FailedRecordCount": len(rejected), "Records": merged}
+        else:
+            response = {"FailedPutCount": len(rejected), "Encrypted": False, "RequestResponses": merged}
+        self._reply(200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(response).encode())
+
+    def _upstream(self, body: bytes) -> tuple[int, dict, bytes]:
+        connection = http.client.HTTPConnection(self.owner.upstream, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+        connection.request(self.command, self.path, body=body, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+        connection.close()
+        return response.status, dict(response.getheaders()), data
+
+    def _forward(self, body: bytes) -> None:
+        self._reply(*self._upstream(body))
+
+    def _reply(self, status: int, headers: dict, body: bytes) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+@pytest.fixture
+def proxy(moto_endpoint) -> RejectingProxy:
+    """A :class:`RejectingProxy` in front of the moto server (rejecting nothing until told)."""
+    server = RejectingProxy(moto_endpoint)
+    yield server
+    server.close()
