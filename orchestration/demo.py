@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from lakehouse.config import Settings
 from orchestration.cycle import CycleReport, Echo, StepResult, run_cycle
@@ -25,19 +25,11 @@ class DemoReport:
     cycle: CycleReport
 
 
-def default_start(readings: int, devices: int, now: datetime | None = None) -> datetime:
-    """Start the simulated clock so that the fleet's readings end around now: the demo looks fresh."""
-    now = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
-    # The slowest reporter sends every 30 s; each device sends readings/devices readings.
-    span = timedelta(seconds=30 * max(1, readings // max(1, devices)))
-    return now - span
-
-
 def run_demo(settings: Settings, options: DemoOptions, echo: Echo = print) -> DemoReport:
     from ingestion.produce import produce
     from ingestion.simulator import FleetConfig
+    from ingestion.sinks import MIB, SinkOptions
 
-    start = options.start or default_start(options.readings, options.devices)
     echo(
         f"demo: simulating {options.readings:,} readings from {options.devices} devices into {settings.lake_root.root}"
     )
@@ -49,8 +41,11 @@ def run_demo(settings: Settings, options: DemoOptions, echo: Echo = print) -> De
             readings=options.readings,
             dirty_rate=options.dirty_rate,
             seed=options.seed,
-            start=start,
+            start=options.start,
         ),
+        # Firehose's largest buffers (128 MiB or 900 s): the simulated clock runs hours ahead of the wall
+        # clock, so 60 s buffers would cut one small file per simulated minute.
+        options=SinkOptions(buffer_bytes=128 * MIB, buffer_seconds=900),
     )
     produce_step = StepResult(
         "produce",
