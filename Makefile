@@ -6,12 +6,12 @@ VENV := .venv
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint lock setup clean-lake java
+.PHONY: demo test lint lock setup clean-lake java browser
 
 demo: setup
 	$(VENV)/bin/lakehouse demo $(ARGS)
 
-test: setup
+test: setup browser
 	$(VENV)/bin/python -m pytest $(ARGS)
 
 lint: setup
@@ -31,6 +31,20 @@ java:
 	    echo "error: Spark 4 needs Java 17 or newer (found: '$${ver:-none}')."; \
 	    echo "  Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless"; \
 	    echo "  macOS:         brew install openjdk@17"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# The dashboard's browser test drives Debian's headless Chromium (tools that download their own browser
+# cannot work offline). As root on Debian we install it; elsewhere we say how.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium and chromium-driver with apt-get (for the dashboard's browser test)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "error: the browser test needs /usr/bin/chromium and /usr/bin/chromedriver."; \
+	    echo "  Debian/Ubuntu: sudo apt-get install -y chromium chromium-driver"; \
 	    exit 1; \
 	  fi; \
 	fi
