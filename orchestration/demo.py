@@ -78,11 +78,12 @@ def format_stage_table(report: DemoReport) -> str:
 def next_steps(settings: Settings) -> str:
     lake = settings.lake_root
     lake_flag = "" if settings.lake == "./lake" else f" --lake {lake.root}"
+    dbt_env = "" if settings.lake == "./lake" else f"LAKEHOUSE_LAKE={lake.root} "
     return f"""\
 Look at the results (after `source .venv/bin/activate`):
   lakehouse{lake_flag} status                 # rows, partitions, freshness per layer, last run
   lakehouse{lake_flag} sql "select * from gold.gold_anomalies order by score desc limit 10"
-  cd dbt_project && dbt build            # analysts: plain dbt on the same warehouse ({lake.warehouse if lake.is_local else 'athena'})
-  cd dbt_project && dbt docs generate && dbt docs serve
+  cd dbt_project && {dbt_env}dbt build    # analysts: plain dbt on the same warehouse
+  cd dbt_project && {dbt_env}dbt docs generate && dbt docs serve
   quarantined lines and their reasons:   {lake.quarantine_readings}/
 """
