@@ -95,52 +95,70 @@ ANOMALY_SAMPLE_COLUMNS = ("anomaly_id", "device_id", "metric", "anomaly_kind", "
 HEALTH_SAMPLE_COLUMNS = ("device_id", "health_status")
 
 
-def hourly_sql(gold_table: str, silver_table: str, partition: str, decimals: int) -> str:
+def hourly_sql(
+    gold_table: str, silver_table: str, partition: str | None, decimals: int, gold_columns: list[str]
+) -> str:
     """One day of hourly metrics, full-outer-joined with silver's counts for the same device, metric, hour.
 
     A silver hour that gold lacks appears with null gold columns (and fails ``counts_match_silver``).
+    ``partition`` None: the rows whose hour_at is null (no day holds them). ``gold_columns``: the columns
+    the gold table has; a documented column it lacks is left out of the frame, for the suite to report.
     Portable SQL: runs on DuckDB and Athena (Trino).
     """
+    if partition is None:
+        gold_filter, silver_filter = "hour_at is null", "false"
+    else:
+        start, end = day_bounds(partition)
+        gold_filter = f"hour_at >= timestamp '{start}' and hour_at < timestamp '{end}'"
+        silver_filter = f"event_date = date '{partition}'"
     silver_counts = "\n    union all\n".join(
         f"    select device_id, device_type, site_id, '{m}' as metric, date_trunc('hour', event_at) as hour_at,\n"
         f"      count(*) as n\n"
-        f"    from {silver_table} where event_date = date '{partition}' and {m} is not null\n"
+        f"    from {silver_table} where {silver_filter} and {m} is not null\n"
         f"    group by device_id, device_type, site_id, date_trunc('hour', event_at)"
         for m in METRICS
     )
-    differences = ",\n  ".join(
+    present = set(gold_columns)
+    keys = ("device_id", "device_type", "site_id", "metric", "hour_at")
+    select = [
+        # a silver hour without a gold row takes its keys from silver; a gold row keeps its own (even null)
+        f"case when g._in_gold is null then s.{k} else g.{k} end as {k}"
+        for k in keys
+        if k in present
+    ]
+    select += [f"g.{c}" for c in gold_columns if c not in keys]
+    select.append(f"s.n as {SILVER_COUNT}")
+    if {"device_type", "metric"} <= present:
+        select.append(
+            f"case when g._in_gold is null then s.device_type || '.' || s.metric "
+            f"else g.device_type || '.' || g.metric end as {TYPE_METRIC}"
+        )
+    select += [
         f"round(g.{upper} - g.{lower}, {decimals}) as _{name}"
         for pairs in ORDERINGS.values()
         for name, lower, upper in pairs
-    )
-    keys = ("device_id", "device_type", "site_id", "metric", "hour_at")
-    gold_columns = ", ".join(f"g.{c}" for c in HOURLY_COLUMNS if c not in keys)
-    start, end = day_bounds(partition)
+        if {lower, upper} <= present
+    ]
+    columns = ",\n  ".join(select)
     return f"""
 with gold_rows as (
-    select * from {gold_table}
-    where hour_at >= timestamp '{start}' and hour_at < timestamp '{end}'
+    select *, 1 as _in_gold from {gold_table} where {gold_filter}
 ),
 silver_counts as (
 {silver_counts}
 )
 select
-  coalesce(g.device_id, s.device_id) as device_id,
-  coalesce(g.device_type, s.device_type) as device_type,
-  coalesce(g.site_id, s.site_id) as site_id,
-  coalesce(g.metric, s.metric) as metric,
-  coalesce(g.hour_at, s.hour_at) as hour_at,
-  {gold_columns},
-  s.n as {SILVER_COUNT},
-  coalesce(g.device_type, s.device_type) || '.' || coalesce(g.metric, s.metric) as {TYPE_METRIC},
-  {differences}
+  {columns}
 from gold_rows as g
 full outer join silver_counts as s
   on g.device_id = s.device_id and g.metric = s.metric and g.hour_at = s.hour_at
 """
 
 
-def anomalies_sql(table: str, partition: str) -> str:
+def anomalies_sql(table: str, partition: str | None) -> str:
+    """One day of anomaly windows by started_at (None: the windows without a started_at)."""
+    if partition is None:
+        return f"select * from {table} where started_at is null"
     start, end = day_bounds(partition)
     return f"select * from {table} where started_at >= timestamp '{start}' and started_at < timestamp '{end}'"
 

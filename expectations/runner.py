@@ -322,11 +322,15 @@ class _SilverGate(_Gate):
                 (readings.name, SILVER_READINGS, lambda t, p, c: silver.readings_sql(t, p, lookback, c)),
                 (rejected.name, SILVER_REJECTED, silver.rejected_sql),
             ):
-                for partition in dates:
-                    rows = wh.scalar(f"select count(*) from {table} where event_date = date '{partition}'")
+                undated = wh.scalar(f"select count(*) from {table} where event_date is null")
+                for partition in [*dates, *([None] if undated else [])]:
+                    rows = wh.scalar(f"select count(*) from {table} where {silver.partition_filter(partition)}")
                     if not rows:
                         continue
-                    for label, lower, upper in event_slices(partition, rows, self.max_rows):
+                    slices = (
+                        event_slices(partition, rows, self.max_rows) if partition else [("no event_date", None, None)]
+                    )
+                    for label, lower, upper in slices:
                         frame = wh.frame(build(table, partition, slice_condition("event_at", lower, upper)))
                         self.validate(suite, frame, label, observed={"new_reading_within_lookback": newest_batch})
                         del frame
@@ -413,15 +417,25 @@ class _GoldGate(_Gate):
             )
             for spec in (hourly, anomalies, health):
                 self.register(spec)
-            frames: list[tuple[str, Callable[[str], str]]] = [
-                (hourly.name, lambda d: gold.hourly_sql(GOLD_HOURLY, SILVER_READINGS, d, decimals)),
-                (anomalies.name, lambda d: gold.anomalies_sql(GOLD_ANOMALIES, d)),
+            hourly_columns = wh.columns(GOLD_HOURLY)
+            frames: list[tuple[str, str, Callable[[str | None], str]]] = [
+                (
+                    hourly.name,
+                    f"select count(*) from {GOLD_HOURLY} where hour_at is null",
+                    lambda d: gold.hourly_sql(GOLD_HOURLY, SILVER_READINGS, d, decimals, hourly_columns),
+                ),
+                (
+                    anomalies.name,
+                    f"select count(*) from {GOLD_ANOMALIES} where started_at is null",
+                    lambda d: gold.anomalies_sql(GOLD_ANOMALIES, d),
+                ),
             ]
-            for suite, sql in frames:
-                for partition in dates:
+            for suite, count_undated, sql in frames:
+                undated = wh.scalar(count_undated)
+                for partition in [*dates, *([None] if undated else [])]:
                     frame = wh.frame(sql(partition))
                     if len(frame):
-                        self.validate(suite, frame, partition)
+                        self.validate(suite, frame, partition or "no date")
                     del frame
             self.validate(health.name, wh.frame(gold.health_sql(GOLD_HEALTH)), None)
         scope = "partitions" if partitions is not None else "all"

@@ -66,8 +66,9 @@ def unreported_column(metric: str) -> str:
     return f"_{metric}__unreported"
 
 
-def readings_sql(table: str, partition: str, lookback: Lookback, condition: str = "true") -> str:
-    """One event date of silver readings (``condition`` narrows it to a slice), with derived columns.
+def readings_sql(table: str, partition: str | None, lookback: Lookback, condition: str = "true") -> str:
+    """One event date of silver readings (``condition`` narrows it to a slice), with derived columns;
+    ``partition`` None: the rows without an event_date.
 
     The per-device-type checks read derived columns (a metric split by device type) rather than GX row
     conditions: the same SQL serves DuckDB and Athena, and pandas filters a frame once instead of once per
@@ -86,12 +87,16 @@ def readings_sql(table: str, partition: str, lookback: Lookback, condition: str 
         reporting = ", ".join(f"'{t}'" for t in _reporting(metric))
         derived.append(f"case when device_type not in ({reporting}) then {metric} end as {unreported_column(metric)}")
     return with_registry(
-        f"select *, {', '.join(derived)} from {table} where event_date = date '{partition}' and ({condition})"
+        f"select *, {', '.join(derived)} from {table} where {partition_filter(partition)} and ({condition})"
     )
 
 
-def rejected_sql(table: str, partition: str, condition: str = "true") -> str:
-    return f"select * from {table} where event_date = date '{partition}' and ({condition})"
+def rejected_sql(table: str, partition: str | None, condition: str = "true") -> str:
+    return f"select * from {table} where {partition_filter(partition)} and ({condition})"
+
+
+def partition_filter(partition: str | None) -> str:
+    return "event_date is null" if partition is None else f"event_date = date '{partition}'"
 
 
 def _reporting(metric: str) -> list[str]:

@@ -153,6 +153,15 @@ class Warehouse:
                 f"table {table} does not exist in {self.path}; build it first (`lakehouse transform {built_by}`)"
             )
 
+    def columns(self, table: str) -> list[str]:
+        schema, name = table.split(".")
+        rows = self._con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+            "order by ordinal_position",
+            [schema, name],
+        ).fetchall()
+        return [r[0] for r in rows]
+
     def scalar(self, sql: str) -> Any:
         return self._con.execute(sql).fetchone()[0]
 

@@ -82,6 +82,7 @@ SILVER_DEFECTS = [
     pytest.param(_drop("firmware"), {"model_columns_present": "error"}, id="a documented column is missing"),
     pytest.param(_null("site_id"), {"site_id_not_null": "error"}, id="a null site_id"),
     pytest.param(_null("seq"), {"seq_not_null": "error"}, id="a null seq"),
+    pytest.param(_null("event_date"), {"event_date_not_null": "error"}, id="a reading without event_date"),
     pytest.param(_duplicate_a_reading, {"event_key_unique": "error"}, id="a duplicate event key"),
     pytest.param(_out_of_range, {"vibration_mm_s_in_valid_range_for_machine": "error"}, id="a value out of range"),
     pytest.param(
