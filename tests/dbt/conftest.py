@@ -3,6 +3,8 @@ without Spark), built with the real dbt on DuckDB. Tests reach the helpers throu
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,9 +70,24 @@ def reading(index: int, event_time: datetime, seq: int, **values: Any) -> dict[s
     return row
 
 
-def series(index: int, start: datetime, count: int, every_s: float, first_seq: int = 1, **values: Any):
-    """``count`` readings of one device, ``every_s`` seconds apart."""
-    return [reading(index, start + timedelta(seconds=i * every_s), first_seq + i, **values) for i in range(count)]
+def series(
+    index: int,
+    start: datetime,
+    count: int,
+    every_s: float,
+    first_seq: int = 1,
+    noise: random.Random | None = None,
+    **values: Any,
+):
+    """``count`` readings of one device, ``every_s`` seconds apart; with ``noise``, metrics vary by about
+    1 % of their typical value (so that they look like real signals, not stuck sensors)."""
+    rows = [reading(index, start + timedelta(seconds=i * every_s), first_seq + i, **values) for i in range(count)]
+    if noise is not None:
+        for row in rows:
+            for metric in METRICS:
+                if row[metric] is not None and metric not in values:
+                    row[metric] = round(row[metric] + noise.gauss(0, 0.01 * abs(row[metric]) + 0.01), 3)
+    return rows
 
 
 def write_bronze(
@@ -117,17 +134,49 @@ class BuiltLake:
         with duckdb.connect(str(self.warehouse), read_only=True) as con:
             return con.execute(sql).fetchall()
 
+    def rows(self, table: str, exclude: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
+        """Every row of a table (without the ``exclude`` columns), sorted by its non-float values."""
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            columns = [c[0] for c in con.execute(f"describe {table}").fetchall() if c[0] not in exclude]
+            rows = con.execute(f"select {', '.join(columns)} from {table}").fetchall()
+        return sorted(rows, key=lambda row: repr([v for v in row if not isinstance(v, float)]))
+
+    def execute(self, sql: str) -> None:
+        with duckdb.connect(str(self.warehouse)) as con:
+            con.execute(sql)
+
     def bronze_count(self) -> int:
         glob = f"{self.settings.lake_root.bronze_readings}/*/*.parquet"
         with duckdb.connect() as con:
             return con.execute(f"select count(*) from read_parquet('{glob}')").fetchall()[0][0]
 
 
-def build(lake: Path, **kwargs: Any) -> BuiltLake:
-    """Run the whole dbt project on ``lake`` (reference time pinned) and return the result."""
+def same_rows(left: list[tuple[Any, ...]], right: list[tuple[Any, ...]]) -> bool:
+    """Equal rows, floats equal to 1e-9 relative (parallel aggregation may change the last bits)."""
+    if len(left) != len(right):
+        return False
+    for a, b in zip(left, right, strict=True):
+        for x, y in zip(a, b, strict=True):
+            if isinstance(x, float) and isinstance(y, float):
+                if not (math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(x) and math.isnan(y))):
+                    return False
+            elif x != y:
+                return False
+    return True
+
+
+def build(lake: Path, *, with_tests: bool = True, **kwargs: Any) -> BuiltLake:
+    """Run the whole dbt project on ``lake`` (reference time pinned) and return the result.
+
+    ``with_tests=False`` leaves dbt's data and unit tests out (dbt's own DBT_EXCLUDE_RESOURCE_TYPES), for
+    the intermediate builds of a scenario: test_dbt_build runs them on a full build.
+    """
     settings = Settings.load(env={}, cwd=lake, lake=str(lake))
     vars = {"reference_time": REFERENCE_TIME.strftime("%Y-%m-%d %H:%M:%S"), **kwargs.pop("vars", {})}
-    result = transform(settings, vars=vars, **kwargs)
+    with pytest.MonkeyPatch.context() as patch:
+        if not with_tests:
+            patch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "test unit_test")
+        result = transform(settings, vars=vars, **kwargs)
     return BuiltLake(settings, result)
 
 
@@ -192,16 +241,34 @@ def small_fleet(tmp_path_factory: pytest.TempPathFactory) -> tuple[BuiltLake, Di
 
 
 @pytest.fixture
+def rows_equal() -> Callable[[list[tuple[Any, ...]], list[tuple[Any, ...]]], bool]:
+    """``same_rows``: equal rows, floats compared to 1e-9 relative."""
+    return same_rows
+
+
+BRONZE_HELPERS = SimpleNamespace(
+    reading=reading, series=series, write=write_bronze, DAY_1=DAY_1, REFERENCE_TIME=REFERENCE_TIME
+)
+
+
+@pytest.fixture
 def bronze() -> SimpleNamespace:
     """The bronze helpers and the fixture clock, for tests that write their own bronze."""
+    return BRONZE_HELPERS
+
+
+@pytest.fixture(scope="module")
+def module_lake(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """An empty lake shared by a module's tests: ``path``, ``build(**transform_kwargs)``, ``bronze``."""
+    path = tmp_path_factory.mktemp("lake")
     return SimpleNamespace(
-        reading=reading, series=series, write=write_bronze, DAY_1=DAY_1, REFERENCE_TIME=REFERENCE_TIME
+        path=path, build=lambda **kwargs: build(path, with_tests=False, **kwargs), bronze=BRONZE_HELPERS
     )
 
 
 @pytest.fixture
 def lake_builder(tmp_path: Path) -> Callable[..., BuiltLake]:
     def _build(**kwargs: Any) -> BuiltLake:
-        return build(tmp_path, **kwargs)
+        return build(tmp_path, with_tests=False, **kwargs)
 
     return _build

@@ -16,31 +16,18 @@ device_types as (
 
 {% if is_incremental() -%}
 
-{{ gold_rebuild_window() }}
+{{ changed_periods('silver_readings', 'silver_readings.event_date', 'event_date') }}
 
--- The late-data rule: re-aggregate exactly the device-days that received a reading since the last build.
-changed_days as (
-
-    select distinct
-        silver_readings.device_id,
-        silver_readings.event_date
-    from silver_readings
-    cross join rebuild_window
-    where
-        silver_readings.event_date >= rebuild_window.floor_date
-        and silver_readings.ingested_at >= rebuild_window.since_ingested_at
-
-),
-
+-- The late-data rule: re-aggregate exactly the device-days whose silver readings changed.
 readings_to_aggregate as (
 
     select silver_readings.*
     from silver_readings
     where
-        silver_readings.event_date in (select changed_days.event_date from changed_days)
+        silver_readings.event_date in (select changed_periods.event_date from changed_periods)
         and {{ changed_units(
-            'exists (select 1 from changed_days where changed_days.device_id = silver_readings.device_id '
-            ~ 'and changed_days.event_date = silver_readings.event_date)'
+            'exists (select 1 from changed_periods where changed_periods.device_id = silver_readings.device_id '
+            ~ 'and changed_periods.period_at = silver_readings.event_date)'
         ) }}
 
 ),

@@ -16,32 +16,18 @@ device_types as (
 
 {% if is_incremental() -%}
 
-{{ gold_rebuild_window() }}
+{{ changed_periods('silver_readings', dbt.date_trunc('hour', 'silver_readings.event_at'), 'hour_at') }}
 
--- The late-data rule: re-aggregate exactly the device-hours that received a reading since the last build.
-changed_hours as (
-
-    select distinct
-        silver_readings.device_id,
-        silver_readings.event_date,
-        {{ dbt.date_trunc('hour', 'silver_readings.event_at') }} as hour_at
-    from silver_readings
-    cross join rebuild_window
-    where
-        silver_readings.event_date >= rebuild_window.floor_date
-        and silver_readings.ingested_at >= rebuild_window.since_ingested_at
-
-),
-
+-- The late-data rule: re-aggregate exactly the device-hours whose silver readings changed.
 readings_to_aggregate as (
 
     select silver_readings.*
     from silver_readings
     where
-        silver_readings.event_date in (select changed_hours.event_date from changed_hours)
+        silver_readings.event_date in (select changed_periods.event_date from changed_periods)
         and {{ changed_units(
-            'exists (select 1 from changed_hours where changed_hours.device_id = silver_readings.device_id '
-            ~ 'and changed_hours.hour_at = ' ~ dbt.date_trunc('hour', 'silver_readings.event_at') ~ ')'
+            'exists (select 1 from changed_periods where changed_periods.device_id = silver_readings.device_id '
+            ~ 'and changed_periods.period_at = ' ~ dbt.date_trunc('hour', 'silver_readings.event_at') ~ ')'
         ) }}
 
 ),

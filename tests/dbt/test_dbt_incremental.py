@@ -1,0 +1,114 @@
+"""Incremental silver and gold, built for real on DuckDB: new, late, re-published and too-late data."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+DAY_A = datetime(2026, 3, 1)
+DAY_B = datetime(2026, 3, 2)
+# Late enough that nothing in these lakes counts as a future event, early enough to be deterministic.
+VARS = {"reference_time": "2026-03-10 00:00:00"}
+GAP_START, GAP_END = DAY_A + timedelta(hours=22), DAY_A + timedelta(hours=22, minutes=30)
+FACT_TABLES = (
+    "silver.silver_classified_readings",
+    "gold.gold_sensor_metrics_hourly",
+    "gold.gold_sensor_metrics_daily",
+    "gold.gold_anomalies",
+)
+INTERVALS = {1: 30, 2: 10, 3: 5, 4: 5}  # registry device index -> reporting interval (s) of its type
+
+
+def first_batch(bronze, lake) -> None:
+    """Four devices, one per type, from day A 20:00 to day B 01:00; env-00001 silent 22:00-22:30."""
+    noise = random.Random(7)
+    rows = []
+    for index, every_s in INTERVALS.items():
+        count = int(5 * 3600 / every_s)
+        rows += bronze.series(index, DAY_A + timedelta(hours=20), count, every_s, noise=noise)
+    rows = [r for r in rows if not (r["device_id"] == "env-00001" and GAP_START <= r["event_time"] < GAP_END)]
+    bronze.write(lake, rows, batch_id=0, ingested_at=DAY_B + timedelta(hours=2))
+
+
+def second_batch(bronze, lake) -> None:
+    """The next hour of every device, env-00001's late readings of the silence, and machine readings of
+    day A 21:00-21:05 published a second time."""
+    noise = random.Random(8)
+    rows = []
+    for index, every_s in INTERVALS.items():
+        first_seq = int(5 * 3600 / every_s) + 1
+        rows += bronze.series(index, DAY_B + timedelta(hours=1), int(3600 / every_s), every_s, first_seq, noise=noise)
+    late = bronze.series(1, GAP_START, 60, 30, first_seq=241, noise=noise)  # seqs of the silence
+    republished = bronze.series(2, DAY_A + timedelta(hours=21), 30, 10, first_seq=361, noise=random.Random(9))
+    bronze.write(lake, rows + late + republished, batch_id=1, ingested_at=DAY_B + timedelta(hours=4))
+
+
+def test_an_incremental_build_equals_a_full_refresh(tmp_path, bronze, lake_builder, rows_equal):
+    first_batch(bronze, tmp_path)
+    assert lake_builder(vars=VARS).result.success
+    second_batch(bronze, tmp_path)
+    incremental = lake_builder(vars=VARS)
+    assert incremental.result.success, incremental.result.failures
+    after_incremental = {table: incremental.rows(table) for table in FACT_TABLES}
+
+    full = lake_builder(vars=VARS, full_refresh=True)
+    assert full.result.success, full.result.failures
+    for table in FACT_TABLES:
+        assert rows_equal(full.rows(table), after_incremental[table]), table
+    assert len(after_incremental["gold.gold_anomalies"]) > 0
+
+
+@pytest.fixture(scope="module")
+def late_data_lake(module_lake):
+    """The first batch built, every hourly row marked (avg_value -1: a row the next build does not
+    rebuild keeps the mark), the second batch built incrementally; with the data gaps seen in between."""
+    gaps_sql = "select device_id, ended_at from gold.gold_anomalies where anomaly_kind = 'data_gap'"
+    first_batch(module_lake.bronze, module_lake.path)
+    first = module_lake.build(vars=VARS)
+    assert first.result.success, first.result.failures
+    gaps_before = first.query(gaps_sql)
+    first.execute("update gold.gold_sensor_metrics_hourly set avg_value = -1")
+    second_batch(module_lake.bronze, module_lake.path)
+    second = module_lake.build(vars=VARS)
+    assert second.result.success, second.result.failures
+    return SimpleNamespace(built=second, gaps_before=gaps_before, gaps_after=second.query(gaps_sql))
+
+
+def test_late_data_re_aggregates_exactly_the_affected_hours(late_data_lake):
+    rebuilt = set(
+        late_data_lake.built.query(
+            "select distinct device_id, hour_at from gold.gold_sensor_metrics_hourly where avg_value <> -1"
+        )
+    )
+    next_hour = DAY_B + timedelta(hours=1)
+    assert rebuilt == {
+        ("env-00001", DAY_A + timedelta(hours=22)),  # the late readings of the silence
+        ("mch-00002", DAY_A + timedelta(hours=21)),  # the re-published readings
+        ("env-00001", next_hour),
+        ("mch-00002", next_hour),
+        ("wrb-00003", next_hour),
+        ("stp-00004", next_hour),
+    }
+
+
+def test_late_data_that_fills_a_silence_removes_its_data_gap(late_data_lake):
+    assert late_data_lake.gaps_before == [("env-00001", GAP_END)]
+    assert late_data_lake.gaps_after == []
+
+
+def test_data_later_than_the_lookback_waits_for_a_wider_lookback_or_a_full_refresh(tmp_path, bronze, lake_builder):
+    first_batch(bronze, tmp_path)
+    assert lake_builder(vars=VARS).result.success
+    too_late = bronze.series(2, DAY_A - timedelta(days=10), 3, 10, first_seq=1)  # 10 days before the data
+    bronze.write(tmp_path, too_late, batch_id=1, ingested_at=DAY_B + timedelta(hours=4))
+    sql = "select count(*) from silver.silver_readings where event_date = date '2026-02-19'"
+
+    default_lookback = lake_builder(vars=VARS)
+    assert default_lookback.result.success, default_lookback.result.failures
+    assert default_lookback.query(sql) == [(0,)]
+    wider_lookback = lake_builder(vars={**VARS, "lookback_days": 14})
+    assert wider_lookback.result.success, wider_lookback.result.failures
+    assert wider_lookback.query(sql) == [(3,)]
