@@ -121,15 +121,19 @@ def produce(
     simulation = Simulation(config)
     began = time.perf_counter()
     last_progress = began
-    for batch in simulation:
-        if rate is None:
-            target.send(batch.lines, batch.arrival_ms, batch.keys, batch.sizes)
-        else:
-            _paced_send(target, batch, rate, began, simulation.stats.lines - len(batch))
-        if progress is not None and time.perf_counter() - last_progress >= 2.0:
-            last_progress = time.perf_counter()
-            progress(simulation.stats.readings, simulation.stats.lines, last_progress - began)
-    stats = target.close()
+    try:
+        for batch in simulation:
+            if rate is None:
+                target.send(batch.lines, batch.arrival_ms, batch.keys, batch.sizes)
+            else:
+                _paced_send(target, batch, rate, began, simulation.stats.lines - len(batch))
+            if progress is not None and time.perf_counter() - last_progress >= 2.0:
+                last_progress = time.perf_counter()
+                progress(simulation.stats.readings, simulation.stats.lines, last_progress - began)
+        stats = target.close()
+    except BaseException:
+        target.abort()
+        raise
     seconds = time.perf_counter() - began
 
     stamp = config.start.strftime("%Y%m%dT%H%M%SZ")

@@ -214,21 +214,25 @@ def replay(
 
     sending = time.perf_counter()
     last_progress = sending
-    lo = 0
-    while lo < len(lines):
-        hi = min(lo + _BATCH, len(lines))
-        if config.speed is not None:  # the readings due within 50 ms go together
-            hi = min(hi, int(np.searchsorted(due, due[lo] + 0.05, "right")))
-            wait = sending + due[lo] - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-        chunk = lines[lo:hi]
-        target.send(chunk, arrival[lo:hi], keys[lo:hi], line_sizes(chunk))
-        if progress is not None and time.perf_counter() - last_progress >= 2.0:
-            last_progress = time.perf_counter()
-            progress(hi, last_progress - began)
-        lo = hi
-    stats = target.close()
+    try:
+        lo = 0
+        while lo < len(lines):
+            hi = min(lo + _BATCH, len(lines))
+            if config.speed is not None:  # the readings due within 50 ms go together
+                hi = min(hi, int(np.searchsorted(due, due[lo] + 0.05, "right")))
+                wait = sending + due[lo] - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+            chunk = lines[lo:hi]
+            target.send(chunk, arrival[lo:hi], keys[lo:hi], line_sizes(chunk))
+            if progress is not None and time.perf_counter() - last_progress >= 2.0:
+                last_progress = time.perf_counter()
+                progress(hi, last_progress - began)
+            lo = hi
+        stats = target.close()
+    except BaseException:
+        target.abort()
+        raise
     seconds = time.perf_counter() - began
     return ReplayReport(
         sink=stats.sink,

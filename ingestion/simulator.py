@@ -163,8 +163,9 @@ class _Group:
     silence_s: float
     ids: list[str]
     site_ids: list[str]
-    prefixes: list[str]
-    suffixes: list[str]
+    prefixes: np.ndarray  # of str: the line up to the event time's value, per device
+    suffixes: np.ndarray  # of str: the firmware field and the closing brace, per device
+    template: str  # str.format template of a line, with the metrics' decimals
     phase_s: np.ndarray
     params: dict[str, dict[str, np.ndarray]]
     battery0: np.ndarray
@@ -266,12 +267,16 @@ class Simulation:
                     silence_s=timing[device_type].silence_after_s,
                     ids=[d.device_id for d in members],
                     site_ids=[d.site_id for d in members],
-                    prefixes=[
-                        f'{{"device_id":"{d.device_id}","device_type":"{device_type}",'
-                        f'"site_id":"{d.site_id}","event_time":"'
-                        for d in members
-                    ],
-                    suffixes=[f',"firmware":"{fw}"}}' for fw in firmware],
+                    prefixes=np.array(
+                        [
+                            f'{{"device_id":"{d.device_id}","device_type":"{device_type}",'
+                            f'"site_id":"{d.site_id}","event_time":"'
+                            for d in members
+                        ],
+                        dtype=object,
+                    ),
+                    suffixes=np.array([f',"firmware":"{fw}"}}' for fw in firmware], dtype=object),
+                    template=_line_template(device_type),
                     phase_s=rng.uniform(0.0, interval, n),
                     params=params,
                     battery0=rng.uniform(0.0, 85.0, n),
@@ -385,15 +390,16 @@ class Simulation:
         affected = self._apply_faults(gi, device, starts, counts, t_ms, values)
 
         et = np.datetime_as_string(t_ms.astype("datetime64[ms]"), unit="ms").tolist()
-        cols = [np.round(values[m], SIGNALS[(g.device_type, m)].decimals).tolist() for m in g.metrics]
-        lines = _format(
-            [g.prefixes[d] for d in device.tolist()],
-            et,
-            seq.tolist(),
-            g.metrics,
-            cols,
-            np.round(battery, BATTERY_DECIMALS).tolist(),
-            [g.suffixes[d] for d in device.tolist()],
+        lines = list(
+            map(
+                g.template.format,
+                g.prefixes[device].tolist(),
+                et,
+                seq.tolist(),
+                *[values[m].tolist() for m in g.metrics],
+                battery.tolist(),
+                g.suffixes[device].tolist(),
+            )
         )
         keys = [g.ids[d] for d in device.tolist()]
         return lines, t_ms, keys, affected
@@ -503,7 +509,7 @@ class Simulation:
                 v[a:b] = f.value + np.sign(f.value - band.valid_min) * self._frng.uniform(0, 0.02 * span, b - a)
             elif f.kind == "stuck":
                 if f.value is None:
-                    f.value = float(np.round(v[a], decimals))
+                    f.value = _as_sent(v[a], decimals)
                 v[a:b] = f.value
             elif f.kind == "drift":
                 ramp = (t_ms[a:b] - f.start_ms) / (f.end_ms - f.start_ms)
@@ -557,7 +563,7 @@ class Simulation:
             "readings": None if f.kind == "dropout" else f.readings,
         }
         if f.kind in ("spike", "stuck"):
-            label["value"] = float(np.round(f.value, SIGNALS[(g.device_type, f.metric)].decimals))
+            label["value"] = _as_sent(f.value, SIGNALS[(g.device_type, f.metric)].decimals)
         elif f.kind == "drift":
             label["delta"] = round(f.reached, 3)  # the shift at ``end`` (less if the run ended first)
         self.fault_labels.append(label)
@@ -593,8 +599,8 @@ class Simulation:
         order = np.argsort(pending.arrival, kind="stable")
         arrival = pending.arrival[order]
         cut = len(order) if until_ms is None else int(np.searchsorted(arrival, until_ms, "left"))
-        lines = [pending.lines[i] for i in order.tolist()]
-        keys = [pending.keys[i] for i in order.tolist()]
+        lines = np.array(pending.lines, dtype=object)[order].tolist()
+        keys = np.array(pending.keys, dtype=object)[order].tolist()
         self._pending = _Items()
         self._pending.extend(lines[cut:], arrival[cut:], keys[cut:])
         self.stats.lines += cut
@@ -639,36 +645,20 @@ def line_sizes(lines: list[str]) -> np.ndarray:
     return sizes
 
 
-def _format(
-    prefixes: list[str],
-    et: list[str],
-    seq: list[int],
-    metrics: tuple[str, ...],
-    cols: list[list[float]],
-    battery: list[float],
-    suffixes: list[str],
-) -> list[str]:
-    """Readings as JSON lines, in contract field order. f-strings: several times faster than json.dumps."""
-    if len(metrics) == 1:
-        (m1,) = metrics
-        (c1,) = cols
-        return [
-            f'{p}{e}Z","seq":{s},"{m1}":{a},"battery_pct":{b}{x}'
-            for p, e, s, a, b, x in zip(prefixes, et, seq, c1, battery, suffixes, strict=True)
-        ]
-    if len(metrics) == 3:
-        m1, m2, m3 = metrics
-        c1, c2, c3 = cols
-        return [
-            f'{p}{e}Z","seq":{s},"{m1}":{a},"{m2}":{c},"{m3}":{d},"battery_pct":{b}{x}'
-            for p, e, s, a, c, d, b, x in zip(prefixes, et, seq, c1, c2, c3, battery, suffixes, strict=True)
-        ]
-    return [
-        f'{p}{e}Z","seq":{s},'
-        + "".join(f'"{m}":{v},' for m, v in zip(metrics, row, strict=True))
-        + f'"battery_pct":{b}{x}'
-        for p, e, s, b, x, *row in zip(prefixes, et, seq, battery, suffixes, *cols, strict=True)
-    ]
+def _line_template(device_type: str) -> str:
+    """The ``str.format`` template of a reading line of ``device_type``, in contract field order.
+
+    Fields: prefix (device_id, device_type, site_id, and the start of event_time), event time, seq,
+    the metrics, battery_pct, suffix (firmware). Literal format specs round each metric to its decimals;
+    formatting this way is several times faster than ``json.dumps`` per reading.
+    """
+    metrics = "".join(f'"{m}":{{:.{SIGNALS[(device_type, m)].decimals}f}},' for m in DEVICE_TYPES[device_type])
+    return '{}{}Z","seq":{},' + metrics + f'"battery_pct":{{:.{BATTERY_DECIMALS}f}}' + "{}"
+
+
+def _as_sent(value: float, decimals: int) -> float:
+    """The value a line carries after formatting with ``decimals``."""
+    return float(f"{value:.{decimals}f}")
 
 
 def _spike_value(band: Band, rng: np.random.Generator) -> float | None:

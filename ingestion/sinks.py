@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -80,6 +81,9 @@ class Sink(Protocol):
 
     def close(self) -> SinkStats: ...
 
+    def abort(self) -> None:
+        """Stop after a failure elsewhere: drop what is buffered, wait for what is in flight."""
+
 
 # ---- files: landing folder or S3 ----------------------------------------------------------------------
 class LandingSink:
@@ -100,6 +104,7 @@ class LandingSink:
         buffer_bytes: int = MIB,
         buffer_seconds: float = 60.0,
         name: str = "landing",
+        writers: int = 4,
     ) -> None:
         if buffer_bytes < 1:
             raise ValueError(f"buffer_bytes={buffer_bytes}: must be positive")
@@ -115,6 +120,11 @@ class LandingSink:
         self._first_ms: int | None = None
         self._count = 0
         self.stats = SinkStats(sink=name, destination=lake.landing_readings)
+        # Publishing waits on the disk (fsync) or the network far more than on the CPU, so a few threads
+        # publish while the producer goes on; a failure stops the run at the next file or at close().
+        self._writers = writers
+        self._pool = ThreadPoolExecutor(writers, thread_name_prefix="landing-writer") if writers > 1 else None
+        self._inflight: deque[Future] = deque()
 
     def send(self, lines: Sequence[str], arrival_ms: np.ndarray, keys: Sequence[str], sizes: np.ndarray) -> None:
         n = len(lines)
@@ -141,7 +151,24 @@ class LandingSink:
     def close(self) -> SinkStats:
         if self._lines:
             self._flush()
+        while self._inflight:
+            self._wait(self._inflight.popleft())
+        if self._pool is not None:
+            self._pool.shutdown()
         return self.stats
+
+    def abort(self) -> None:
+        self._lines = []
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def _wait(self, future: Future) -> None:
+        try:
+            future.result()
+        except BaseException:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+            raise
 
     def _flush(self) -> None:
         first = datetime.fromtimestamp(self._first_ms / 1000, tz=UTC)
@@ -149,7 +176,22 @@ class LandingSink:
         stamp = first.strftime("%Y%m%dT%H%M%S") + f"{first.microsecond // 1000:03d}Z"
         name = f"readings-{self._producer}-{stamp}-{self._count:06d}.json"
         uri = f"{self._lake.landing_readings}/{first:%Y/%m/%d/%H}/{name}"
-        data = ("\n".join(self._lines) + "\n").encode()
+        self._lines.append("")  # so that join ends the last line with a newline, without another copy
+        data = "\n".join(self._lines).encode()
+        if self._pool is None:
+            self._publish(uri, data)
+        else:
+            while self._inflight and (self._inflight[0].done() or len(self._inflight) >= 4 * self._writers):
+                self._wait(self._inflight.popleft())
+            self._inflight.append(self._pool.submit(self._publish, uri, data))
+        self.stats.records += len(self._lines) - 1
+        self.stats.bytes += len(data)
+        self.stats.files.append(uri)
+        self._lines = []
+        self._bytes = 0
+        self._first_ms = None
+
+    def _publish(self, uri: str, data: bytes) -> None:
         if not self._storage.exists(uri):
             self._storage.write_bytes(uri, data)
         elif self._storage.read_bytes(uri) != data:
@@ -158,12 +200,6 @@ class LandingSink:
                 f"bronze may have read it. Use another --producer, --seed or --start, or another lake."
             )
         # else: the same run again; the file is already there, byte for byte.
-        self.stats.records += len(self._lines)
-        self.stats.bytes += len(data)
-        self.stats.files.append(uri)
-        self._lines = []
-        self._bytes = 0
-        self._first_ms = None
 
 
 # ---- streams: Kinesis and Firehose ---------------------------------------------------------------------
@@ -237,6 +273,9 @@ class _BatchingSink:
             self._put(self._entries)
             self._entries, self._bytes = [], 0
         return self.stats
+
+    def abort(self) -> None:
+        self._entries, self._bytes = [], 0
 
     # Subclasses: one request, and the error code (or None) of each entry in the response.
     def _request(self, entries: list[tuple[bytes, str]]) -> list[str | None]:

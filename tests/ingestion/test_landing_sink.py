@@ -123,7 +123,7 @@ def test_a_crash_while_writing_a_landing_file_leaves_no_partial_file_visible(set
     assert crash.returncode == -signal.SIGXFSZ, crash.stderr.decode()[-2000:]
     landing = Path(settings.lake_root.landing_readings)
     partial = [p for p in landing.rglob(".readings-limited-*") if p.is_file()]
-    assert len(partial) == 1 and partial[0].stat().st_size == 64 * 1024  # killed mid-write...
+    assert partial and max(p.stat().st_size for p in partial) == 64 * 1024  # killed mid-write...
     assert read_landing_files(settings.lake_root) == published  # ...and no reader sees the half file
     spark_like = {str(p) for p in landing.glob("*/*/*/*/*.json") if not p.name.startswith((".", "_"))}
     assert spark_like == set(published)
