@@ -135,7 +135,7 @@ class DirtyMaker:
         elif kind == "truncated":
             new = line[: rng.randint(8, len(line) - 2)]
         elif kind == "non_ascii_junk":
-            new = "".join(rng.choice(_JUNK) for _ in range(rng.randint(8, 60)))
+            new = "".join(rng.choices(_JUNK, k=rng.randint(8, 60)))
             device_id = seq = event_time = None
         elif kind == "empty_line":
             new = rng.choice(("", " ", "   "))

@@ -342,7 +342,8 @@ class Simulation:
         affected_parts = []
         for gi, (device, t, noise) in enumerate(grids):
             lines, arrival, keys, affected = self._readings(gi, device, t, noise)
-            items.extend(lines, arrival, keys)
+            ascii_sizes = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)) + 1
+            items.extend(lines, arrival, keys, ascii_sizes)
             affected_parts.append(affected)
         if total:
             self.stats.readings += total
@@ -588,8 +589,7 @@ class Simulation:
             if DIRTY_KINDS[kind].adds_line:
                 extra.append(dirty.line, dirty.arrival_ms, dirty.key)
             else:
-                items.lines[i] = dirty.line
-                items.arrival[i] = dirty.arrival_ms
+                items.replace(i, dirty.line, dirty.arrival_ms)
         items.merge(extra)
         return items
 
@@ -601,38 +601,52 @@ class Simulation:
         cut = len(order) if until_ms is None else int(np.searchsorted(arrival, until_ms, "left"))
         lines = np.array(pending.lines, dtype=object)[order].tolist()
         keys = np.array(pending.keys, dtype=object)[order].tolist()
+        sizes = pending.sizes[order]
         self._pending = _Items()
-        self._pending.extend(lines[cut:], arrival[cut:], keys[cut:])
+        self._pending.extend(lines[cut:], arrival[cut:], keys[cut:], sizes[cut:])
         self.stats.lines += cut
-        emitted = lines[:cut]
-        return Batch(emitted, arrival[:cut], keys[:cut], line_sizes(emitted))
+        return Batch(lines[:cut], arrival[:cut], keys[:cut], sizes[:cut])
 
 
 class _Items:
-    """Lines with their arrival times (epoch ms) and partition keys, kept as parallel lists."""
+    """Lines with their arrival times (epoch ms), partition keys and sizes (UTF-8 bytes + newline)."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.keys: list[str] = []
-        self._parts: list[np.ndarray] = []
+        self._arrival: list[np.ndarray] = []
+        self._sizes: list[np.ndarray] = []
 
     @property
     def arrival(self) -> np.ndarray:
-        if len(self._parts) != 1:
-            self._parts = [np.concatenate(self._parts) if self._parts else np.zeros(0, dtype=np.int64)]
-        return self._parts[0]
+        if len(self._arrival) != 1:
+            self._arrival = [np.concatenate(self._arrival) if self._arrival else np.zeros(0, dtype=np.int64)]
+        return self._arrival[0]
 
-    def extend(self, lines: list[str], arrival: np.ndarray, keys: list[str]) -> None:
+    @property
+    def sizes(self) -> np.ndarray:
+        if len(self._sizes) != 1:
+            self._sizes = [np.concatenate(self._sizes) if self._sizes else np.zeros(0, dtype=np.int64)]
+        return self._sizes[0]
+
+    def extend(self, lines: list[str], arrival: np.ndarray, keys: list[str], sizes: np.ndarray | None = None) -> None:
+        """Add lines; ``sizes`` may be given when known (ASCII lines: ``len + 1``)."""
         self.lines.extend(lines)
         self.keys.extend(keys)
-        self._parts.append(np.asarray(arrival, dtype=np.int64))
+        self._arrival.append(np.asarray(arrival, dtype=np.int64))
+        self._sizes.append(line_sizes(lines) if sizes is None else np.asarray(sizes, dtype=np.int64))
 
     def append(self, line: str, arrival_ms: int, key: str) -> None:
         self.extend([line], np.array([arrival_ms], dtype=np.int64), [key])
 
+    def replace(self, i: int, line: str, arrival_ms: int) -> None:
+        self.lines[i] = line
+        self.arrival[i] = arrival_ms
+        self.sizes[i] = len(line.encode()) + 1
+
     def merge(self, other: _Items) -> None:
         if other.lines:
-            self.extend(other.lines, other.arrival, other.keys)
+            self.extend(other.lines, other.arrival, other.keys, other.sizes)
 
 
 def line_sizes(lines: list[str]) -> np.ndarray:
