@@ -195,14 +195,14 @@ def layer_counts(settings: Settings) -> dict[str, int]:
     with duckdb.connect(str(lake.warehouse), read_only=True) if lake.warehouse.exists() else duckdb.connect() as con:
         for name, path in (("bronze", lake.bronze_readings), ("quarantine", lake.quarantine_readings)):
             if any(Path(path).glob("*/*.parquet")):
-                counts[name] = con.execute(f"select count(*) from read_parquet('{path}/*/*.parquet')").fetchone()[0]
+                counts[name] = con.execute(f"select count(*) from read_parquet('{path}/*/*.parquet')").fetchall()[0][0]
         existing = {
             f"{s}.{t}"
             for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()
         }
         for name, table in WAREHOUSE_TABLES.items():
             if table in existing:
-                counts[name] = con.execute(f"select count(*) from {table}").fetchone()[0]
+                counts[name] = con.execute(f"select count(*) from {table}").fetchall()[0][0]
     return counts
 
 

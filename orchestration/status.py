@@ -42,7 +42,7 @@ def _parquet_status(con, layer: str, uri: str, time_column: str | None, written_
     time_expr = f"max({time_column})" if time_column else "null"
     rows, newest, written = con.execute(
         f"select count(*), {time_expr}, max({written_column}) from read_parquet('{uri}/*/*.parquet')"
-    ).fetchone()
+    ).fetchall()[0]
     partitions = len({f.parent.name for f in files})
     return LayerStatus(layer, uri, rows, partitions, newest, written)
 
@@ -82,7 +82,7 @@ def layer_status(settings: Settings) -> list[LayerStatus]:
                 continue
             newest = f"max({time_column})" if time_column else "null"
             parts = f"count(distinct {partition_column})" if partition_column else "null"
-            rows, newest_at, partitions = con.execute(f"select count(*), {newest}, {parts} from {table}").fetchone()
+            rows, newest_at, partitions = con.execute(f"select count(*), {newest}, {parts} from {table}").fetchall()[0]
             statuses.append(LayerStatus(layer, table, rows, partitions, newest_at, None))
     return statuses
 

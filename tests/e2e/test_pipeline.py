@@ -39,7 +39,7 @@ def sql(settings: Settings, query: str) -> list[tuple]:
 
 
 def parquet_count(uri: str) -> int:
-    return duckdb.execute(f"select count(*) from read_parquet('{uri}/*/*.parquet')").fetchone()[0]
+    return duckdb.connect().execute(f"select count(*) from read_parquet('{uri}/*/*.parquet')").fetchall()[0][0]
 
 
 def test_the_cycle_succeeds_and_records_every_step(cycle):
@@ -140,9 +140,13 @@ def test_a_broken_batch_fails_the_bronze_gate_and_later_layers_keep_their_conten
     assert sql(settings, "select * from gold.gold_sensor_metrics_hourly order by all") == gold_before
     # Nothing deleted: the broken lines sit in quarantine, bronze keeps what it had.
     assert parquet_count(lake.bronze_readings) == bronze_before
-    quarantined = duckdb.execute(
-        f"select count(*) from read_parquet('{lake.quarantine_readings}/*/*.parquet') "
-        "where _source_file like '%broken-batch.json'"
-    ).fetchone()[0]
+    quarantined = (
+        duckdb.connect()
+        .execute(
+            f"select count(*) from read_parquet('{lake.quarantine_readings}/*/*.parquet') "
+            "where _source_file like '%broken-batch.json'"
+        )
+        .fetchall()[0][0]
+    )
     assert quarantined == 300
     assert broken.exists()

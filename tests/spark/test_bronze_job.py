@@ -31,10 +31,14 @@ def write_landing(lake_root: str, name: str, lines: list[str], hour: str = "2026
 
 
 def bronze_rows(lake) -> list[tuple]:
-    return duckdb.sql(
-        f"select device_id, seq, event_date from read_parquet('{lake.bronze_readings}/*/*.parquet', "
-        "hive_partitioning=true) order by seq"
-    ).fetchall()
+    return (
+        duckdb.connect()
+        .execute(
+            f"select device_id, seq, event_date from read_parquet('{lake.bronze_readings}/*/*.parquet', "
+            "hive_partitioning=true) order by seq"
+        )
+        .fetchall()
+    )
 
 
 def test_every_landing_line_is_in_bronze_or_quarantine_exactly_once(spark, lake_settings):
@@ -53,7 +57,9 @@ def test_every_landing_line_is_in_bronze_or_quarantine_exactly_once(spark, lake_
         "type_mismatch:seq": 1,
     }
     assert len(bronze_rows(lake)) == 40
-    quarantined = duckdb.sql(f"select reason, raw_line from read_parquet('{lake.quarantine_readings}/*/*.parquet')")
+    quarantined = duckdb.connect().execute(
+        f"select reason, raw_line from read_parquet('{lake.quarantine_readings}/*/*.parquet')"
+    )
     assert sorted(r[0] for r in quarantined.fetchall()) == sorted(report.quarantine_reasons().elements())
     # Late and early events land in their own event date.
     assert {str(r[2]) for r in bronze_rows(lake)} == {"2026-11-23", "2026-11-24"}

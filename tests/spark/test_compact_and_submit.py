@@ -30,9 +30,13 @@ def land(lake_root: str, name: str, start: int, count: int) -> None:
 
 
 def partition_rows(partition: Path) -> Counter:
-    rows = duckdb.sql(
-        f"select device_id, event_time, seq, vibration_mm_s, _batch_id from read_parquet('{partition}/*.parquet')"
-    ).fetchall()
+    rows = (
+        duckdb.connect()
+        .execute(
+            f"select device_id, event_time, seq, vibration_mm_s, _batch_id from read_parquet('{partition}/*.parquet')"
+        )
+        .fetchall()
+    )
     return Counter(rows)
 
 

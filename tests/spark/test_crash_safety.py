@@ -38,7 +38,10 @@ def start_job(lake: Path) -> subprocess.Popen:
     lakehouse = Path(sys.executable).parent / "lakehouse"
     return subprocess.Popen(
         [str(lakehouse), "--lake", str(lake), "bronze", "--once", "--max-files-per-trigger", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -67,10 +70,12 @@ def test_kill_9_in_the_middle_of_a_batch_then_restart_loses_and_doubles_nothing(
 
     bronze = f"read_parquet('{lake}/bronze/readings/*/*.parquet', hive_partitioning=true)"
     quarantine = f"read_parquet('{lake}/quarantine/readings/*/*.parquet')"
-    rows, distinct_keys = duckdb.execute(
-        f"select count(*), count(distinct (device_id, event_time, seq)) from {bronze}"
-    ).fetchone()
-    quarantined = duckdb.execute(f"select count(*) from {quarantine}").fetchone()[0]
+    rows, distinct_keys = (
+        duckdb.connect()
+        .execute(f"select count(*), count(distinct (device_id, event_time, seq)) from {bronze}")
+        .fetchall()[0]
+    )
+    quarantined = duckdb.connect().execute(f"select count(*) from {quarantine}").fetchall()[0][0]
     assert rows == distinct_keys == FILES * LINES_PER_FILE
     assert quarantined == FILES
     assert rows + quarantined == expected_lines
