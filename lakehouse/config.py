@@ -44,6 +44,17 @@ class Settings:
     future_tolerance_s: int = 300
     # Where the gates' severities and thresholds live.
     gates_config: str = str(REPO_ROOT / "expectations" / "gates.toml")
+    # Alerts: new anomalies at or above this severity (info < warning < critical) and failed gates go to
+    # every configured sink; the alerts file is always written (default <lake>/ops/alerts.ndjson).
+    alert_min_severity: str = "critical"
+    alert_webhook_url: str | None = None
+    alert_webhook_timeout_s: float = 10.0
+    alert_webhook_retries: int = 3
+    alert_sns_topic_arn: str | None = None
+    alert_file: str | None = None
+    # AWS endpoint override (a local moto server, a VPC endpoint); None uses the AWS default.
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
     config_file: str | None = field(default=None, compare=False)
 
     @property
@@ -114,6 +125,8 @@ def _coerce(f: dataclasses.Field, raw: Any, source: str) -> Any:
 def _validated(settings: Settings) -> Settings:
     if settings.dbt_target not in ("local", "athena"):
         raise ConfigError(f"dbt_target '{settings.dbt_target}' is not one of: local, athena")
+    if settings.alert_min_severity not in ("info", "warning", "critical"):
+        raise ConfigError(f"alert_min_severity '{settings.alert_min_severity}' is not one of: info, warning, critical")
     if not 0 <= settings.max_quarantine_share <= 1:
         raise ConfigError(f"max_quarantine_share {settings.max_quarantine_share} must be between 0 and 1")
     Lake(settings.lake)  # raises on a lake URI we cannot use
