@@ -55,9 +55,9 @@ METADATA_TYPES = {
 }
 
 # Columns prepare_readings() adds for the checks that compare two values.
-EVENT_DAY = "_event_day"  # event_time truncated to its day
-PARTITION_DAY = "_partition_day"  # the day of the event_date partition the row was read from
-EVENT_LEAD_S = "_event_lead_s"  # seconds event_time lies ahead of _ingested_at (negative: behind)
+EVENT_DAY = "chk_event_day"  # event_time truncated to its day
+PARTITION_DAY = "chk_partition_day"  # the day of the event_date partition the row was read from
+EVENT_LEAD_S = "chk_event_lead_s"  # seconds event_time lies ahead of _ingested_at (negative: behind)
 
 READINGS_SAMPLE_COLUMNS = ("device_id", "event_time", "seq", "_batch_id", "_source_file")
 
@@ -84,7 +84,34 @@ def _naive(column: pd.Series) -> pd.Series:
     return column
 
 
-def readings_suite(config: GateConfig, settings: Settings) -> SuiteSpec:
+# The same contract types as SQLAlchemy type names, for GX's SQL engine (Athena through pyathena).
+SQL_TYPES = {
+    "string": ["String", "VARCHAR"],
+    "long": ["BIGINT", "BigInteger"],
+    "double": ["DOUBLE", "Float"],
+    "timestamp": ["TIMESTAMP", "DateTime"],
+    "int": ["INTEGER", "Integer"],
+}
+
+
+def readings_sql(table: str, partition: str, batch_ids: list[int] | None, event_date_literal: str) -> str:
+    """The SQL twin of ``prepare_readings`` for a bronze table in a SQL engine (Athena's Glue table).
+
+    ``event_date_literal`` is the partition value as the table types it (``date '2026-03-01'`` or
+    ``'2026-03-01'``). Metadata columns start with "_", which Athena wants double-quoted.
+    """
+    batches = f' and "_batch_id" in ({", ".join(str(b) for b in batch_ids) or "null"})' if batch_ids is not None else ""
+    return (
+        f"select *, cast(cast(event_time as date) as timestamp) as {EVENT_DAY}, "
+        f"cast(date '{partition}' as timestamp) as {PARTITION_DAY}, "
+        f"date_diff('second', \"_ingested_at\", event_time) as {EVENT_LEAD_S} "
+        f"from {table} where event_date = {event_date_literal}{batches}"
+    )
+
+
+def readings_suite(config: GateConfig, settings: Settings, engine: str = "pandas") -> SuiteSpec:
+    """``engine``: "pandas" (local Parquet) or "sql" (Athena), which name the column types differently."""
+    types = {"pandas": PANDAS_TYPES, "sql": SQL_TYPES}[engine]
     spec = SuiteSpec(READINGS_SUITE, config, READINGS_SAMPLE_COLUMNS)
     columns = [f.name for f in FIELDS] + list(BRONZE_METADATA_COLUMNS)
     spec.add(
@@ -102,7 +129,7 @@ def readings_suite(config: GateConfig, settings: Settings) -> SuiteSpec:
             gxe.ExpectColumnValuesToBeInTypeList,
             f"{f.name} has the contract type {f.type}.",
             column=f.name,
-            type_list=PANDAS_TYPES[f.type],
+            type_list=types[f.type],
         )
     for name, kind in METADATA_TYPES.items():
         spec.add(
@@ -111,7 +138,7 @@ def readings_suite(config: GateConfig, settings: Settings) -> SuiteSpec:
             gxe.ExpectColumnValuesToBeInTypeList,
             f"Bronze metadata column {name} has type {kind}.",
             column=name,
-            type_list=PANDAS_TYPES[kind],
+            type_list=types[kind],
         )
     for name in REQUIRED_FIELDS:
         spec.add(

@@ -71,6 +71,8 @@ class GateEngine:
         self.source = self.context.data_sources.add_pandas(name=layer)
         self._definitions: dict[str, Any] = {}
         self._specs: dict[str, SuiteSpec] = {}
+        self._suites: dict[str, Any] = {}
+        self.sql_source: Any = None
         self._checkpoint: Any = None
         self._checkpoint_suite: str | None = None
         self.docs = docs
@@ -80,6 +82,7 @@ class GateEngine:
         asset = self.source.add_dataframe_asset(name=spec.name)
         batch_definition = asset.add_batch_definition_whole_dataframe("frame")
         suite = self.context.suites.add(spec.build())
+        self._suites[spec.name] = suite
         self._definitions[spec.name] = self.context.validation_definitions.add(
             gx.ValidationDefinition(name=spec.name, data=batch_definition, suite=suite)
         )
@@ -97,6 +100,35 @@ class GateEngine:
             batch_parameters={"dataframe": frame}, expectation_parameters=parameters or {}, run_id=run
         )
         (validation,) = result.run_results.values()
+        return [to_outcome(suite, r, partition) for r in validation.results]
+
+    def use_sql_datasource(self, datasource: Any) -> None:
+        """Validate queries on a SQL datasource (Athena); adding it to the context tests its connection."""
+        self.sql_source = self.context.data_sources.add_sql(name_or_datasource=datasource)
+
+    def validate_query(self, suite: str, query: str, partition: str | None) -> list[ExpectationOutcome]:
+        """Run the layer's checkpoint with one suite on a query of the SQL datasource (GX computes in SQL)."""
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        from expectations.athena import add_frame
+
+        _, batch_definition = add_frame(self.sql_source, suite, partition or "table", query)
+        definition = self.context.validation_definitions.add(
+            self._gx.ValidationDefinition(
+                name=f"{suite} {partition or 'table'}", data=batch_definition, suite=self._suites[suite]
+            )
+        )
+        checkpoint = self.context.checkpoints.add_or_update(
+            self._gx.Checkpoint(
+                name=f"gate_{self.layer}",
+                validation_definitions=[definition],
+                result_format=self._specs[suite].result_format,
+                actions=[],
+            )
+        )
+        self._checkpoint_suite = None
+        run = RunIdentifier(run_name=f"{self.run_id} {partition or 'table'}", run_time=datetime.now(UTC))
+        (validation,) = checkpoint.run(run_id=run).run_results.values()
         return [to_outcome(suite, r, partition) for r in validation.results]
 
     def _checkpoint_for(self, suite: str) -> Any:

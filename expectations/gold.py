@@ -68,7 +68,7 @@ HEALTH_COLUMNS = (
     "health_status",
 )
 SILVER_COUNT = "silver_reading_count"
-TYPE_METRIC = "_device_type_metric"  # "machine.vibration_mm_s": the pair the metric-per-type check reads
+TYPE_METRIC = "chk_device_type_metric"  # "machine.vibration_mm_s": the pair the metric-per-type check reads
 
 # (name, lower column, upper column): each pair must be ordered lower <= upper.
 ORDERINGS = {
@@ -122,7 +122,7 @@ def hourly_sql(
     keys = ("device_id", "device_type", "site_id", "metric", "hour_at")
     select = [
         # a silver hour without a gold row takes its keys from silver; a gold row keeps its own (even null)
-        f"case when g._in_gold is null then s.{k} else g.{k} end as {k}"
+        f"case when g.chk_in_gold is null then s.{k} else g.{k} end as {k}"
         for k in keys
         if k in present
     ]
@@ -130,11 +130,11 @@ def hourly_sql(
     select.append(f"s.n as {SILVER_COUNT}")
     if {"device_type", "metric"} <= present:
         select.append(
-            f"case when g._in_gold is null then s.device_type || '.' || s.metric "
+            f"case when g.chk_in_gold is null then s.device_type || '.' || s.metric "
             f"else g.device_type || '.' || g.metric end as {TYPE_METRIC}"
         )
     select += [
-        f"round(g.{upper} - g.{lower}, {decimals}) as _{name}"
+        f"round(g.{upper} - g.{lower}, {decimals}) as chk_{name}"
         for pairs in ORDERINGS.values()
         for name, lower, upper in pairs
         if {lower, upper} <= present
@@ -142,7 +142,7 @@ def hourly_sql(
     columns = ",\n  ".join(select)
     return f"""
 with gold_rows as (
-    select *, 1 as _in_gold from {gold_table} where {gold_filter}
+    select *, 1 as chk_in_gold from {gold_table} where {gold_filter}
 ),
 silver_counts as (
 {silver_counts}
@@ -213,7 +213,7 @@ def hourly_suite(config: GateConfig) -> SuiteSpec:
                 name,
                 gxe.ExpectColumnValuesToBeBetween,
                 f"{lower} <= {upper} (compared after rounding the difference to {decimals} decimals).",
-                column=f"_{name}",
+                column=f"chk_{name}",
                 min_value=0,
                 column_label=f"{upper} - {lower}",
             )

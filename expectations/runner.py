@@ -11,7 +11,8 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from expectations import bronze, gold, silver
 from expectations.config import GateConfig, load_gate_config
@@ -28,9 +29,13 @@ from lakehouse import ops
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
 
+if TYPE_CHECKING:
+    from expectations.athena import AthenaTarget
+
 # The largest frame handed to GX at once; a partition with more rows is validated in slices.
 MAX_ROWS_PER_FRAME = 1_000_000
 
+BRONZE_READINGS = "bronze.readings"  # the Glue table over bronze (Athena only; locally bronze is Parquet)
 SILVER_READINGS = "silver.silver_readings"
 SILVER_REJECTED = "silver.silver_rejected_readings"
 GOLD_HOURLY = "gold.gold_sensor_metrics_hourly"
@@ -47,12 +52,14 @@ def run_gate(
     partitions: list[str] | None = None,
     docs: bool = False,
     max_rows_per_frame: int = MAX_ROWS_PER_FRAME,
+    athena: AthenaTarget | None = None,
 ) -> GateResult:
     """Validate one layer's increment; the result says whether an error-severity expectation failed.
 
     Raises ``LakehouseError`` only for input it cannot validate (a missing table, partition or manifest);
     failed expectations are in the result, for the caller to act on. ``max_rows_per_frame`` bounds the
-    rows GX holds at once (a larger partition is validated in slices).
+    rows GX holds at once (a larger partition is validated in slices). ``athena``: validate the Glue
+    tables through Athena instead of the local warehouse and Parquet (see ``expectations/athena.py``).
     """
     if layer not in LAYERS:
         raise LakehouseError(f"unknown layer '{layer}'; gate one of {', '.join(LAYERS)}")
@@ -60,6 +67,11 @@ def run_gate(
         raise LakehouseError("give either batch ids or partitions for the increment, not both")
     if batch_ids is not None and layer == "gold":
         raise LakehouseError("the gold gate takes partitions (event dates), not batch ids")
+    if settings.dbt_target == "athena" and athena is None:
+        raise LakehouseError(
+            "dbt_target is athena but no Athena target was given to the gate: pass "
+            "athena=expectations.athena.AthenaTarget(region=..., s3_staging_dir=...) to run_gate"
+        )
     partitions = sorted({check_partition(p) for p in partitions}) if partitions is not None else None
     batch_ids = sorted(set(batch_ids)) if batch_ids is not None else None
     config = load_gate_config(settings.gates_config)
@@ -69,8 +81,15 @@ def run_gate(
 
     with quiet():
         engine = GateEngine(layer, run_id, settings.lake_root, docs)
+        if athena is not None:
+            from expectations.athena import athena_datasource, open_athena
+
+            engine.use_sql_datasource(athena_datasource(athena))
+            warehouse = partial(open_athena, athena)
+        else:
+            warehouse = partial(open_warehouse, settings.lake_root.warehouse)
         gate = {"bronze": _BronzeGate, "silver": _SilverGate, "gold": _GoldGate}[layer](
-            settings, config, engine, run_id, max_rows_per_frame
+            settings, config, engine, run_id, max_rows_per_frame, warehouse, athena is not None
         )
         result = gate.run(batch_ids, partitions)
         if docs:
@@ -83,7 +102,18 @@ def run_gate(
 class _Gate:
     layer: Layer
 
-    def __init__(self, settings: Settings, config: GateConfig, engine, run_id: str, max_rows: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        config: GateConfig,
+        engine,
+        run_id: str,
+        max_rows: int,
+        warehouse: Callable[[], Any],
+        on_athena: bool,
+    ) -> None:
+        self.warehouse = warehouse  # opens the warehouse: the local DuckDB file, or Athena
+        self.on_athena = on_athena
         self.settings = settings
         self.config = config
         self.engine = engine
@@ -107,9 +137,14 @@ class _Gate:
         observed: dict[str, Any] | None = None,
         count_rows: bool = True,
     ) -> None:
-        if count_rows:
-            self.rows += len(frame)
-        for outcome in self.engine.validate(suite, frame, partition, parameters):
+        outcomes = self.engine.validate(suite, frame, partition, parameters)
+        self.add_outcomes(outcomes, rows=len(frame) if count_rows else 0, observed=observed)
+
+    def add_outcomes(
+        self, outcomes: list[ExpectationOutcome], rows: int, observed: dict[str, Any] | None = None
+    ) -> None:
+        self.rows += rows
+        for outcome in outcomes:
             if observed and outcome.expectation in observed:
                 outcome = _with_observed(outcome, observed[outcome.expectation])
             self.outcomes.append(outcome)
@@ -186,7 +221,7 @@ class _BronzeGate(_Gate):
 
         lake = self.settings.lake_root
         manifests = read_manifests(lake)
-        present = bronze_partitions(lake)
+        present = bronze_partitions(lake) if not self.on_athena else self._athena_partitions()
         if batch_ids is not None:
             missing = [b for b in batch_ids if b not in manifests]
             if missing:
@@ -219,18 +254,21 @@ class _BronzeGate(_Gate):
                 f"quarantine share cannot be computed; bronze must be written by the bronze job (`lakehouse bronze`)"
             )
 
-        readings = bronze.readings_suite(self.config, self.settings)
+        readings = bronze.readings_suite(self.config, self.settings, engine="sql" if self.on_athena else "pandas")
         increment = bronze.increment_suite(self.config, self.settings)
         self.register(readings)
         self.register(increment)
 
-        rows_read = 0
-        for partition in dates:
-            for label, table in _labelled_chunks(lake, partition, batch_ids, self.max_rows):
-                frame = bronze.prepare_readings(table.to_pandas(), partition)
-                rows_read += len(frame)
-                self.validate(readings.name, frame, label)
-                del frame, table
+        if self.on_athena:
+            rows_read = self._validate_on_athena(readings.name, dates, batch_ids)
+        else:
+            rows_read = 0
+            for partition in dates:
+                for label, table in _labelled_chunks(lake, partition, batch_ids, self.max_rows):
+                    frame = bronze.prepare_readings(table.to_pandas(), partition)
+                    rows_read += len(frame)
+                    self.validate(readings.name, frame, label)
+                    del frame, table
 
         summary = bronze.Increment(
             scope=scope,
@@ -255,6 +293,24 @@ class _BronzeGate(_Gate):
             count_rows=False,
         )
         return self.result(scope, dates, [m.batch_id for m in chosen] if scope == "batches" else batch_ids)
+
+    def _athena_partitions(self) -> list[str]:
+        with self.warehouse() as wh:
+            wh.require_table(BRONZE_READINGS, "(see orchestration.athena.athena_init)")
+            return sorted(set(wh.dates(f"select distinct event_date from {wh.table(BRONZE_READINGS)}")))
+
+    def _validate_on_athena(self, suite: str, dates: list[str], batch_ids: list[int] | None) -> int:
+        from expectations.athena import event_date_literal
+
+        rows_read = 0
+        with self.warehouse() as wh:
+            table = wh.table(BRONZE_READINGS)
+            kind = wh.column_type(BRONZE_READINGS, "event_date")
+            for partition in dates:
+                sql = bronze.readings_sql(table, partition, batch_ids, event_date_literal(partition, kind))
+                rows_read += wh.scalar(f"select count(*) from ({sql}) as frame_")
+                wh.validate(self, suite, sql, partition)
+        return rows_read
 
     def _volume_bounds(self, scope: str, rows: int) -> dict[str, Any]:
         params = self.config.parameters
@@ -300,17 +356,18 @@ class _SilverGate(_Gate):
     layer = "silver"
 
     def run(self, batch_ids: list[int] | None, partitions: list[str] | None) -> GateResult:
-        with open_warehouse(self.settings.lake_root.warehouse) as wh:
+        with self.warehouse() as wh:
+            readings_table, rejected_table = wh.table(SILVER_READINGS), wh.table(SILVER_REJECTED)
             wh.require_table(SILVER_READINGS, "silver")
             wh.require_table(SILVER_REJECTED, "silver")
             present = sorted(
                 set(
-                    wh.dates(f"select distinct event_date from {SILVER_READINGS}")
-                    + wh.dates(f"select distinct event_date from {SILVER_REJECTED}")
+                    wh.dates(f"select distinct event_date from {readings_table}")
+                    + wh.dates(f"select distinct event_date from {rejected_table}")
                 )
             )
             dates = self._choose(partitions, present, wh.path)
-            lookback, newest_batch = self._lookback(wh, batch_ids)
+            lookback, newest_batch = self._lookback(wh, readings_table, batch_ids)
             readings = silver.readings_suite(
                 self.config, future_tolerance_s=self.settings.future_tolerance_s, lookback=lookback
             )
@@ -318,22 +375,23 @@ class _SilverGate(_Gate):
             self.register(readings)
             self.register(rejected)
             self.notes.append(f"lookback: {lookback.describe()}")
+            observed = {"new_reading_within_lookback": newest_batch}
             for suite, table, build in (
-                (readings.name, SILVER_READINGS, lambda t, p, c: silver.readings_sql(t, p, lookback, c)),
-                (rejected.name, SILVER_REJECTED, silver.rejected_sql),
+                (readings.name, readings_table, lambda t, p, c: silver.readings_sql(t, p, lookback, c)),
+                (rejected.name, rejected_table, silver.rejected_sql),
             ):
                 undated = wh.scalar(f"select count(*) from {table} where event_date is null")
                 for partition in [*dates, *([None] if undated else [])]:
+                    if partition is None:
+                        wh.validate(self, suite, build(table, None, "true"), "no event_date", observed)
+                        continue
                     rows = wh.scalar(f"select count(*) from {table} where {silver.partition_filter(partition)}")
                     if not rows:
                         continue
-                    slices = (
-                        event_slices(partition, rows, self.max_rows) if partition else [("no event_date", None, None)]
-                    )
+                    slices = event_slices(partition, rows, self.max_rows) if wh.sliced else [(partition, None, None)]
                     for label, lower, upper in slices:
-                        frame = wh.frame(build(table, partition, slice_condition("event_at", lower, upper)))
-                        self.validate(suite, frame, label, observed={"new_reading_within_lookback": newest_batch})
-                        del frame
+                        sql = build(table, partition, slice_condition("event_at", lower, upper))
+                        wh.validate(self, suite, sql, label, observed)
         scope = "batches" if batch_ids is not None else "partitions" if partitions is not None else "all"
         return self.result(scope, dates, batch_ids)
 
@@ -353,10 +411,10 @@ class _SilverGate(_Gate):
             )
         return partitions
 
-    def _lookback(self, wh, batch_ids: list[int] | None) -> tuple[silver.Lookback, int | None]:
+    def _lookback(self, wh, table: str, batch_ids: list[int] | None) -> tuple[silver.Lookback, int | None]:
         """Which rows are new this cycle and how old they may be; and the newest batch in silver now."""
         days = float(self.config.parameters["silver_lookback_days"])
-        newest = wh.scalar(f"select max(batch_id) from {SILVER_READINGS}")
+        newest = wh.scalar(f"select max(batch_id) from {table}")
         newest = int(newest) if newest is not None else None
         if batch_ids is not None:
             ids = ", ".join(str(b) for b in batch_ids) or "null"
@@ -373,7 +431,7 @@ class _SilverGate(_Gate):
             after = earlier[-1]["observed_value"]
             old_rows = f"batch_id <= {after}"
             kwargs = {"after_batch_id": after}
-        watermark = wh.scalar(f"select max(event_at) from {SILVER_READINGS} where {old_rows}")
+        watermark = wh.scalar(f"select max(event_at) from {table} where {old_rows}")
         if watermark is None:
             return silver.Lookback.everything_new(), newest
         floor = watermark - timedelta(days=days)
@@ -385,14 +443,16 @@ class _GoldGate(_Gate):
 
     def run(self, batch_ids: list[int] | None, partitions: list[str] | None) -> GateResult:
         decimals = self.config.parameters["order_decimals"]
-        with open_warehouse(self.settings.lake_root.warehouse) as wh:
+        with self.warehouse() as wh:
             for table in (GOLD_HOURLY, GOLD_ANOMALIES, GOLD_HEALTH):
                 wh.require_table(table, "gold")
             wh.require_table(SILVER_READINGS, "silver")
+            hourly_table, anomalies_table = wh.table(GOLD_HOURLY), wh.table(GOLD_ANOMALIES)
+            silver_table = wh.table(SILVER_READINGS)
             present = sorted(
                 set(
-                    wh.dates(f"select distinct cast(hour_at as date) from {GOLD_HOURLY}")
-                    + wh.dates(f"select distinct event_date from {SILVER_READINGS}")
+                    wh.dates(f"select distinct cast(hour_at as date) from {hourly_table}")
+                    + wh.dates(f"select distinct event_date from {silver_table}")
                 )
             )
             if partitions is None:
@@ -421,23 +481,22 @@ class _GoldGate(_Gate):
             frames: list[tuple[str, str, Callable[[str | None], str]]] = [
                 (
                     hourly.name,
-                    f"select count(*) from {GOLD_HOURLY} where hour_at is null",
-                    lambda d: gold.hourly_sql(GOLD_HOURLY, SILVER_READINGS, d, decimals, hourly_columns),
+                    f"select count(*) from {hourly_table} where hour_at is null",
+                    lambda d: gold.hourly_sql(hourly_table, silver_table, d, decimals, hourly_columns),
                 ),
                 (
                     anomalies.name,
-                    f"select count(*) from {GOLD_ANOMALIES} where started_at is null",
-                    lambda d: gold.anomalies_sql(GOLD_ANOMALIES, d),
+                    f"select count(*) from {anomalies_table} where started_at is null",
+                    lambda d: gold.anomalies_sql(anomalies_table, d),
                 ),
             ]
             for suite, count_undated, sql in frames:
                 undated = wh.scalar(count_undated)
                 for partition in [*dates, *([None] if undated else [])]:
-                    frame = wh.frame(sql(partition))
-                    if len(frame):
-                        self.validate(suite, frame, partition or "no date")
-                    del frame
-            self.validate(health.name, wh.frame(gold.health_sql(GOLD_HEALTH)), None)
+                    query = sql(partition)
+                    if wh.scalar(f"select count(*) from ({query}) as frame_"):
+                        wh.validate(self, suite, query, partition or "no date")
+            wh.validate(self, health.name, gold.health_sql(wh.table(GOLD_HEALTH)), None)
         scope = "partitions" if partitions is not None else "all"
         return self.result(scope, dates, None)
 

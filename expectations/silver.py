@@ -46,11 +46,11 @@ READINGS_COLUMNS = (
 )
 REJECTED_COLUMNS = (*READINGS_COLUMNS, "rejection_reason", "rejected_metric")
 KEY = ("device_id", "event_at", "seq")
-EVENT_DAY = "_event_day"  # event_at truncated to its day, compared with event_date
-EVENT_DATE_TS = "_event_date_ts"  # event_date as a timestamp, so the two compare in pandas
-EVENT_LEAD_S = "_event_lead_s"  # seconds event_at lies ahead of ingested_at
+EVENT_DAY = "chk_event_day"  # event_at truncated to its day, compared with event_date
+EVENT_DATE_TS = "chk_event_date_ts"  # event_date as a timestamp, so the two compare in pandas
+EVENT_LEAD_S = "chk_event_lead_s"  # seconds event_at lies ahead of ingested_at
 
-NEW_EVENT_AT = "_new_event_at"  # event_at of rows new this cycle, null for the others
+NEW_EVENT_AT = "chk_new_event_at"  # event_at of rows new this cycle, null for the others
 
 READINGS_SAMPLE_COLUMNS = ("device_id", "device_type", "event_at", "seq", "batch_id")
 REJECTED_SAMPLE_COLUMNS = ("device_id", "event_at", "seq", "rejection_reason", "rejected_metric")
@@ -58,12 +58,12 @@ REJECTED_SAMPLE_COLUMNS = ("device_id", "event_at", "seq", "rejection_reason", "
 
 def typed_column(metric: str, device_type: str) -> str:
     """The derived column holding ``metric`` for rows of ``device_type`` only (null for other types)."""
-    return f"_{metric}__{device_type}"
+    return f"chk_{metric}__{device_type}"
 
 
 def unreported_column(metric: str) -> str:
     """The derived column holding ``metric`` for rows of types that do not report it (should be null)."""
-    return f"_{metric}__unreported"
+    return f"chk_{metric}__unreported"
 
 
 def readings_sql(table: str, partition: str | None, lookback: Lookback, condition: str = "true") -> str:

@@ -71,8 +71,8 @@ class SuiteSpec:
         }
 
 
-REGISTRY_DEVICE_TYPE = "_registry_device_type"  # the device's type in the registry, null when unregistered
-REGISTRY_SITE_ID = "_registry_site_id"
+REGISTRY_DEVICE_TYPE = "chk_registry_device_type"  # the device's type in the registry, null when unregistered
+REGISTRY_SITE_ID = "chk_registry_site_id"
 
 
 def with_registry(select_sql: str) -> str:

@@ -138,7 +138,7 @@ def test_the_report_names_each_failed_expectation_with_counts_and_sample_rows(ga
     assert f"ERROR   silver__readings :: {expectation}" in report
     assert "24 of 48 checked rows unexpected (50%)" in report  # 2 environmental devices x 24 readings
     assert f"in {gate_lake.day}" in report
-    assert "_temperature_c__environmental=130  device_id=env-00001  device_type=environmental" in report
+    assert "chk_temperature_c__environmental=130  device_id=env-00001  device_type=environmental" in report
 
 
 def test_data_docs_are_built_under_the_lake_when_asked(gate_lake):
