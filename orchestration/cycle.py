@@ -7,6 +7,7 @@ row counts and duration go to ``ops_runs`` and to the terminal.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,15 +60,31 @@ class CycleReport:
 STEPS = ("bronze", "gate_bronze", "silver", "gate_silver", "gold", "gate_gold")
 
 
-def run_cycle(settings: Settings, *, run_id: str | None = None, echo: Echo = print, spark=None) -> CycleReport:
-    """Run one cycle; returns its report. Never raises for a failed step: the report says what failed."""
+def run_cycle(
+    settings: Settings,
+    *,
+    run_id: str | None = None,
+    echo: Echo = print,
+    spark=None,
+    should_stop: Callable[[], bool] = lambda: False,
+    retries: int = 0,
+    backoff_s: float = 5.0,
+) -> CycleReport:
+    """Run one cycle; returns its report. Never raises for a failed step: the report says what failed.
+
+    A failed bronze, silver or gold step is retried up to ``retries`` times with exponential backoff (a
+    failed gate is not: the data will not change by waiting). ``should_stop`` is asked before each step;
+    when it says yes the rest of the cycle is skipped, so a signal never cuts a step in half.
+    """
     report = CycleReport(run_id=run_id or ops.new_run_id(), started_at=datetime.now(UTC))
     runner = _CycleRunner(settings, report, echo, spark)
     for name in STEPS:
+        if not report.failure and should_stop():
+            report.failure = f"stopped by a signal before step '{name}'"
         if report.failure:
             report.steps.append(StepResult(name, "skipped", detail=f"skipped: {report.failure}"))
             continue
-        runner.run_step(name)
+        runner.run_step(name, retries=0 if name.startswith("gate_") else retries, backoff_s=backoff_s)
     _record(settings, report)
     return report
 
@@ -90,14 +107,20 @@ class _CycleRunner:
         self.spark = spark
         self.event_dates: list[str] = []
 
-    def run_step(self, name: str) -> None:
+    def run_step(self, name: str, retries: int = 0, backoff_s: float = 5.0) -> None:
         self.echo(f"[{self.report.run_id}] {name} ...")
         started = time.monotonic()
         started_at = datetime.now(UTC)
-        try:
-            result = getattr(self, f"_{name}")()
-        except Exception as exc:  # a step's crash fails the cycle, it does not kill the scheduler
-            result = StepResult(name, "failed", detail=f"{type(exc).__name__}: {exc}")
+        for attempt in range(retries + 1):
+            try:
+                result = getattr(self, f"_{name}")()
+            except Exception as exc:  # a step's crash fails the cycle, it does not kill the scheduler
+                result = StepResult(name, "failed", detail=f"{type(exc).__name__}: {exc}")
+            if result.status != "failed" or attempt == retries:
+                break
+            delay = backoff_s * 2**attempt * (1 + random.random() / 2)
+            self.echo(f"[{self.report.run_id}] {name}: attempt {attempt + 1} failed, retrying in {delay:.1f} s")
+            time.sleep(delay)
         result.seconds = time.monotonic() - started
         result.started_at, result.finished_at = started_at, datetime.now(UTC)
         self.report.steps.append(result)
