@@ -161,7 +161,7 @@ class _Group:
     metrics: tuple[str, ...]
     interval_s: float
     silence_s: float
-    ids: list[str]
+    ids: np.ndarray  # of str
     site_ids: list[str]
     prefixes: np.ndarray  # of str: the line up to the event time's value, per device
     suffixes: np.ndarray  # of str: the firmware field and the closing brace, per device
@@ -265,7 +265,7 @@ class Simulation:
                     metrics=DEVICE_TYPES[device_type],
                     interval_s=interval,
                     silence_s=timing[device_type].silence_after_s,
-                    ids=[d.device_id for d in members],
+                    ids=np.array([d.device_id for d in members], dtype=object),
                     site_ids=[d.site_id for d in members],
                     prefixes=np.array(
                         [
@@ -402,7 +402,7 @@ class Simulation:
                 g.suffixes[device].tolist(),
             )
         )
-        keys = [g.ids[d] for d in device.tolist()]
+        keys = g.ids[device].tolist()
         return lines, t_ms, keys, affected
 
     # ---- faults -------------------------------------------------------------------------------------
