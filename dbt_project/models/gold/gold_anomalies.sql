@@ -1,6 +1,14 @@
 {{ config(**replaceable_units_config(unique_key=['device_id', 'event_date'], row_id='anomaly_id')) }}
 
 {%- set window_minutes = var('anomaly_zscore_window_minutes') %}
+{%- set neighbourhood -%}
+(
+            partition by device_id, metric
+            order by event_at
+            range between interval '{{ window_minutes }}' minute preceding
+            and interval '{{ window_minutes }}' minute following
+        )
+{%- endset %}
 
 with
 
@@ -252,30 +260,16 @@ threshold_flagged as (
 {{ anomaly_windows('threshold_flagged', 'threshold_breach', 'threshold_breaches') }}
 
 -- zscore_outlier: far from the device's own readings around it (window on both sides, the reading left
--- out), in standard deviations; the deviation is floored at 0.1 % of the valid range so that a very
--- quiet or stuck signal does not make every small step an outlier.
+-- out), in standard deviations; the deviation is floored at 0.1 % of the valid range so that a quiet or
+-- stuck signal does not make every small step an outlier.
 neighbourhood_sums as (
 
     select
         *,
-        count(*) over (
-            partition by device_id, metric
-            order by event_at
-            range between interval '{{ window_minutes }}' minute preceding
-            and interval '{{ window_minutes }}' minute following
-        ) - 1 as neighbour_count,
-        sum(metric_value) over (
-            partition by device_id, metric
-            order by event_at
-            range between interval '{{ window_minutes }}' minute preceding
-            and interval '{{ window_minutes }}' minute following
-        ) - metric_value as neighbour_sum,
-        sum(metric_value * metric_value) over (
-            partition by device_id, metric
-            order by event_at
-            range between interval '{{ window_minutes }}' minute preceding
-            and interval '{{ window_minutes }}' minute following
-        ) - metric_value * metric_value as neighbour_sum_sq
+        count(*) over {{ neighbourhood }} - 1 as neighbour_count,
+        sum(metric_value) over {{ neighbourhood }} - metric_value as neighbour_sum,
+        sum(metric_value * metric_value) over {{ neighbourhood }} - metric_value * metric_value
+            as neighbour_sum_sq
     from metric_points
 
 ),
@@ -523,7 +517,7 @@ all_windows as (
     union all
     select *, {{ severity('score', 0, 10) }} as severity from zscore_outliers
     union all
-    select *, {{ severity('score', 1, 6) }} as severity from flatlines
+    select *, {{ severity('score', 1, 15) }} as severity from flatlines
     union all
     select *, {{ severity('score', 1, 3) }} as severity from rate_changes
     union all
