@@ -140,17 +140,13 @@ def hourly_sql(
         if {lower, upper} <= present
     ]
     columns = ",\n  ".join(select)
-    return f"""
-with gold_rows as (
-    select *, 1 as chk_in_gold from {gold_table} where {gold_filter}
-),
-silver_counts as (
-{silver_counts}
-)
-select
+    # Subqueries, not a WITH clause: GX's query assets must start with SELECT.
+    return f"""select
   {columns}
-from gold_rows as g
-full outer join silver_counts as s
+from (select *, 1 as chk_in_gold from {gold_table} where {gold_filter}) as g
+full outer join (
+{silver_counts}
+) as s
   on g.device_id = s.device_id and g.metric = s.metric and g.hour_at = s.hour_at
 """
 
