@@ -115,6 +115,28 @@ def test_hourly_gold_equals_a_direct_duckdb_aggregate_of_silver(cycle):
     assert gold == direct
 
 
+def test_a_second_cycle_on_the_same_input_changes_no_table(cycle, spark):
+    from orchestration.cycle import run_cycle
+
+    settings, _, _ = cycle
+    tables = [
+        "silver.silver_readings",
+        "silver.silver_rejected_readings",
+        "gold.gold_sensor_metrics_hourly",
+        "gold.gold_anomalies",
+        "gold.gold_device_health",
+    ]
+    before = {t: sql(settings, f"select * from {t} order by all") for t in tables}
+
+    again = run_cycle(settings, spark=spark, echo=lambda _line: None)
+
+    assert again.success, again.failure
+    assert again.step("bronze").rows_in == 0
+    after = {t: sql(settings, f"select * from {t} order by all") for t in tables}
+    for table in tables:
+        assert after[table] == before[table], f"{table} changed on a second run over the same input"
+
+
 def test_a_broken_batch_fails_the_bronze_gate_and_later_layers_keep_their_contents(cycle, spark, capsys):
     from lakehouse.cli import main
 
