@@ -1,0 +1,2 @@
+"""The dashboard's pages for AWS: QuickSight definitions generated from code (``definitions``) and their
+deployment through boto3 (``deploy``)."""
