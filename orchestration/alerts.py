@@ -214,10 +214,10 @@ def new_anomalies_from_warehouse(settings: Settings) -> list[dict]:
     )
     try:
         con = duckdb.connect(str(path), read_only=True)
-    except duckdb.IOException as exc:
+    except (duckdb.IOException, duckdb.ConnectionException) as exc:  # another process / connection writes
         raise LakehouseError(
-            f"cannot open {path} read-only: {exc}; another process (dbt?) holds its write lock, read the "
-            f"anomalies after it has finished"
+            f"cannot open {path} read-only: {exc}; a writer (dbt?) holds the warehouse, read the anomalies "
+            f"after it has finished"
         ) from exc
     try:
         rows = con.execute(sql, severities).fetchall()

@@ -566,3 +566,11 @@ def test_new_anomalies_without_a_built_gold_name_the_warehouse(tmp_path):
 
     with pytest.raises(LakehouseError, match="warehouse.duckdb does not exist"):
         new_anomalies_from_warehouse(settings)
+
+
+def test_new_anomalies_while_a_writer_holds_the_warehouse_say_so(tmp_path):
+    settings = settings_for(tmp_path)
+    settings.lake_root.warehouse.parent.mkdir(parents=True)
+
+    with duckdb.connect(str(settings.lake_root.warehouse)), pytest.raises(LakehouseError, match="a writer"):
+        new_anomalies_from_warehouse(settings)
