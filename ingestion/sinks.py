@@ -325,7 +325,12 @@ class _BatchingSink:
 
 
 class KinesisSink(_BatchingSink):
-    """``PutRecords``: at most 500 records and 5 MiB (data + partition keys) per call, 1 MiB per record."""
+    """``PutRecords``: at most 500 records and 5 MiB (data + partition keys) per call, 1 MiB per record.
+
+    A record is one line with its newline, so a Firehose delivery stream reading the Kinesis stream
+    writes newline-delimited JSON. The partition key is the device id, so a device's readings share a
+    shard; a retried record can land after later records of its device (readings carry ``seq``).
+    """
 
     service = "kinesis"
     max_records = KINESIS_MAX_RECORDS
