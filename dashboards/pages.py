@@ -186,7 +186,9 @@ def device_page(pages: Pages) -> None:
             with controls[0]:
                 device_id = st.selectbox("Device", ids, key="device_id", bind="query-params")
             with controls[1]:
-                range_name = st.selectbox("Time range, up to its last reading", list(RANGES), key="range")
+                range_name = st.selectbox(
+                    "Time range, up to its last reading", list(RANGES), key="range", bind="query-params"
+                )
             with controls[2]:
                 resolution = st.segmented_control(
                     "Resolution",
@@ -194,6 +196,7 @@ def device_page(pages: Pages) -> None:
                     default="readings",
                     required=True,
                     key="resolution",
+                    bind="query-params",
                     format_func=lambda r: "hourly (gold)" if r == "hourly" else "readings (silver)",
                 )
             dev = q.device(con, device_id)

@@ -16,11 +16,13 @@ Where QuickSight differs from the local dashboard:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from dashboards import PAGES
 from lakehouse.contract import load_metric_limits
+from lakehouse.errors import LakehouseError
 
 # ---- the tables ---------------------------------------------------------------------------------------
 
@@ -189,6 +191,14 @@ class QuickSightTarget:
     prefix: str = "lakehouse"  # of every resource id
     role_arn: str | None = None  # the role QuickSight assumes for Athena (None: its service role)
     with_analysis: bool = True
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[0-9]{12}", self.account_id):
+            raise LakehouseError(f"--account-id '{self.account_id}' is not a 12-digit AWS account id")
+        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]", self.region):
+            raise LakehouseError(f"--region '{self.region}' is not an AWS region name such as eu-west-1")
+        if not re.fullmatch(r"[A-Za-z0-9][\w-]{0,40}", self.prefix):
+            raise LakehouseError(f"--prefix '{self.prefix}': use up to 41 letters, digits, '-' or '_'")
 
     def arn(self, kind: str, resource_id: str) -> str:
         return f"arn:aws:quicksight:{self.region}:{self.account_id}:{kind}/{resource_id}"
