@@ -1,14 +1,16 @@
 {{ config(**replaceable_units_config(unique_key=['device_id', 'event_date'], row_id='anomaly_id')) }}
 
-{%- set window_minutes = var('anomaly_zscore_window_minutes') %}
-{%- set neighbourhood -%}
-(
-            partition by device_id, metric
-            order by event_at
-            range between interval '{{ window_minutes }}' minute preceding
-            and interval '{{ window_minutes }}' minute following
-        )
-{%- endset %}
+{#-
+    Shape of the computation, for speed: readings stay wide (one row per reading, a column per metric)
+    through a single window pass that brings each reading's predecessors alongside; the z-score baseline
+    comes from ten-minute bucket sums (a GROUP BY, no sliding window). Only flagged readings are turned
+    into long (metric, kind) rows, and grouped into windows.
+-#}
+{%- set metrics = var('metrics') %}
+{%- set bucket_minutes = var('anomaly_zscore_window_minutes') %}
+{%- set flat_readings = var('anomaly_flatline_min_readings') %}
+{%- set kinds = ['threshold_breach', 'zscore_outlier', 'rate_of_change', 'flatline'] %}
+{%- set device_series = '(partition by device_id order by event_at, seq)' %}
 
 with
 
@@ -36,29 +38,46 @@ device_types as (
 
 ),
 
+limits_by_device_type as (
+
+    select
+        device_types.device_type,
+        device_types.reporting_interval_s,
+        device_types.silence_after_s,
+        {%- for metric in metrics %}
+        {%- set last_metric = loop.last %}
+        {%- for limit in ['valid_min', 'valid_max', 'alert_min', 'alert_max', 'max_jump'] %}
+        max(case when metric_limits.metric = '{{ metric }}' then metric_limits.{{ limit }} end)
+            as {{ metric }}__{{ limit }}{{ ',' if not (loop.last and last_metric) }}
+        {%- endfor %}
+        {%- endfor %}
+    from device_types
+    left join metric_limits
+        on device_types.device_type = metric_limits.device_type
+    group by device_types.device_type, device_types.reporting_interval_s, device_types.silence_after_s
+
+),
+
 {% if is_incremental() -%}
 
 {{ gold_rebuild_window() }}
 
--- The late-data rule. A new reading can change the windows of its own day, of the days its z-score
--- window reaches into, and of the day of the device's next reading (the gap and the jump that end
--- there). Those device-days are rebuilt from the device's readings since the day before the earliest
--- of them, plus its last reading before that (for the first gap and jump).
+-- The late-data rule. A reading ingested since the last build can change the windows of its own day, of
+-- the days its z-score neighbourhood reaches and of the day of the device's next reading (the gap and
+-- jump that end there): those device-days are rebuilt (see changed_device_days), from the device's
+-- readings since the day before the earliest of them plus its last reading before that.
 new_readings as (
 
     select
         silver_readings.device_id,
-        silver_readings.event_at,
-        silver_readings.seq
+        silver_readings.event_date
     from silver_readings
     cross join rebuild_window
     where
         silver_readings.event_date >= rebuild_window.floor_date
         and silver_readings.ingested_at >= rebuild_window.since_ingested_at
 
-),
-
-new_rejected_readings as (
+    union all
 
     select
         rejected_readings.device_id,
@@ -76,18 +95,8 @@ context_starts as (
 
     select
         device_id,
-        min(context_date) as context_date
-    from (
-        select
-            device_id,
-            cast({{ dbt.dateadd('day', -1, 'event_at') }} as date) as context_date
-        from new_readings
-        union all
-        select
-            device_id,
-            event_date as context_date
-        from new_rejected_readings
-    ) as starts
+        cast({{ dbt.dateadd('day', -1, 'min(event_date)') }} as date) as context_date
+    from new_readings
     group by device_id
 
 ),
@@ -127,58 +136,6 @@ readings as (
 
 ),
 
-next_readings as (
-
-    select
-        device_id,
-        event_at,
-        seq,
-        lead(event_at) over (partition by device_id order by event_at, seq) as next_event_at
-    from readings
-
-),
-
-changed_device_days as (
-
-    select distinct
-        device_id,
-        event_date
-    from (
-        select
-            new_readings.device_id,
-            cast(new_readings.event_at as date) as event_date
-        from new_readings
-        union all
-        select
-            new_readings.device_id,
-            cast({{ dbt.dateadd('minute', -1 * window_minutes, 'new_readings.event_at') }} as date) as event_date
-        from new_readings
-        union all
-        select
-            new_readings.device_id,
-            cast({{ dbt.dateadd('minute', window_minutes, 'new_readings.event_at') }} as date) as event_date
-        from new_readings
-        union all
-        select
-            new_readings.device_id,
-            cast(next_readings.next_event_at as date) as event_date
-        from new_readings
-        inner join next_readings
-            on
-                new_readings.device_id = next_readings.device_id
-                and new_readings.event_at = next_readings.event_at
-                and new_readings.seq = next_readings.seq
-        where next_readings.next_event_at is not null
-        union all
-        select
-            device_id,
-            event_date
-        from new_rejected_readings
-    ) as changed
-    where {{ changed_units('true') }}
-
-),
-
 rejected_to_scan as (
 
     select rejected_readings.*
@@ -208,208 +165,263 @@ rejected_to_scan as (
 
 {%- endif %}
 
-metric_values as (
-
-    {{ metric_values('readings', [
-        'device_id', 'device_type', 'site_id', 'event_date', 'event_at', 'seq', 'ingested_at',
-    ]) }}
-
-),
-
-metric_points as (
-
-    select
-        metric_values.*,
-        metric_limits.valid_min,
-        metric_limits.valid_max,
-        metric_limits.alert_min,
-        metric_limits.alert_max,
-        metric_limits.max_jump,
-        device_types.reporting_interval_s
-    from metric_values
-    inner join metric_limits
-        on
-            metric_values.device_type = metric_limits.device_type
-            and metric_values.metric = metric_limits.metric
-    inner join device_types
-        on metric_values.device_type = device_types.device_type
-
-),
-
--- threshold_breach: beyond the alert limits. Score: how far past the alert limit, as a share of the way
--- from the alert limit to the valid limit.
-threshold_flagged as (
+-- zscore_outlier baseline: per device, sums of each metric over ten-minute buckets; a reading's
+-- neighbourhood is its bucket and the two next to it, the reading itself left out.
+bucketed_readings as (
 
     select
         *,
-        coalesce(point_score >= 0, false) as is_flagged
-    from (
-        select
-            *,
-            case
-                when metric_value > alert_max
-                    then (metric_value - alert_max) / nullif(valid_max - alert_max, 0)
-                when metric_value < alert_min
-                    then (alert_min - metric_value) / nullif(alert_min - valid_min, 0)
-            end as point_score
-        from metric_points
-    ) as scored
+        cast(floor({{ epoch_ms('event_at') }} / {{ bucket_minutes * 60000 }}.0) as bigint) as bucket_number
+    from readings
 
 ),
 
-{{ anomaly_windows('threshold_flagged', 'threshold_breach', 'threshold_breaches') }}
+bucket_sums as (
 
--- zscore_outlier: far from the device's own readings around it (window on both sides, the reading left
--- out), in standard deviations; the deviation is floored at 0.1 % of the valid range so that a quiet or
--- stuck signal does not make every small step an outlier.
+    select
+        device_id,
+        bucket_number,
+        {%- for metric in metrics %}
+        count({{ metric }}) as {{ metric }}__n,
+        sum({{ metric }}) as {{ metric }}__sum,
+        sum({{ metric }} * {{ metric }}) as {{ metric }}__sum_sq{{ ',' if not loop.last }}
+        {%- endfor %}
+    from bucketed_readings
+    group by device_id, bucket_number
+
+),
+
 neighbourhood_sums as (
 
     select
-        *,
-        count(*) over {{ neighbourhood }} - 1 as neighbour_count,
-        sum(metric_value) over {{ neighbourhood }} - metric_value as neighbour_sum,
-        sum(metric_value * metric_value) over {{ neighbourhood }} - metric_value * metric_value
-            as neighbour_sum_sq
-    from metric_points
-
-),
-
-neighbourhood_stats as (
-
-    select
-        *,
-        neighbour_sum / neighbour_count as neighbour_mean,
-        sqrt(greatest(
-            (neighbour_sum_sq - neighbour_sum * neighbour_sum / neighbour_count) / (neighbour_count - 1),
-            0.0
-        )) as neighbour_stddev
-    from neighbourhood_sums
-    where neighbour_count >= 5
-
-),
-
-zscore_flagged as (
-
-    select
-        *,
-        point_score >= {{ var('anomaly_zscore_threshold') }} as is_flagged
+        device_id,
+        bucket_number,
+        {%- for metric in metrics %}
+        sum({{ metric }}__n) as {{ metric }}__n,
+        sum({{ metric }}__sum) as {{ metric }}__sum,
+        sum({{ metric }}__sum_sq) as {{ metric }}__sum_sq{{ ',' if not loop.last }}
+        {%- endfor %}
     from (
+        {%- for shift in [-1, 0, 1] %}
         select
-            *,
-            abs(metric_value - neighbour_mean)
-            / greatest(neighbour_stddev, 0.001 * (valid_max - valid_min)) as point_score
-        from neighbourhood_stats
-    ) as scored
+            device_id,
+            bucket_number + {{ shift }} as bucket_number,
+            {%- for metric in metrics %}
+            {{ metric }}__n,
+            {{ metric }}__sum,
+            {{ metric }}__sum_sq{{ ',' if not loop.last }}
+            {%- endfor %}
+        from bucket_sums
+        {% if not loop.last %}union all{% endif %}
+        {%- endfor %}
+    ) as shifted
+    group by device_id, bucket_number
 
 ),
 
-{{ anomaly_windows('zscore_flagged', 'zscore_outlier', 'zscore_outliers') }}
-
--- flatline: the very same value again and again. Score: the run's duration over the minimum duration.
-value_changes as (
+scored_readings as (
 
     select
-        *,
+        bucketed_readings.*,
+        limits_by_device_type.reporting_interval_s,
+        limits_by_device_type.silence_after_s,
+        {%- for metric in metrics %}
+        limits_by_device_type.{{ metric }}__alert_min,
+        limits_by_device_type.{{ metric }}__alert_max,
+        limits_by_device_type.{{ metric }}__valid_min,
+        limits_by_device_type.{{ metric }}__valid_max,
+        limits_by_device_type.{{ metric }}__max_jump,
         case
-            when metric_value = lag(metric_value) over (
-                partition by device_id, metric, event_date order by event_at, seq
-            ) then 0
-            else 1
-        end as is_new_value
-    from metric_points
+            when neighbourhood_sums.{{ metric }}__n - 1 >= 5 and bucketed_readings.{{ metric }} is not null
+                then abs(
+                    bucketed_readings.{{ metric }}
+                    - (neighbourhood_sums.{{ metric }}__sum - bucketed_readings.{{ metric }})
+                    / (neighbourhood_sums.{{ metric }}__n - 1)
+                ) / greatest(
+                    sqrt(greatest(
+                        (
+                            neighbourhood_sums.{{ metric }}__sum_sq
+                            - bucketed_readings.{{ metric }} * bucketed_readings.{{ metric }}
+                            - (neighbourhood_sums.{{ metric }}__sum - bucketed_readings.{{ metric }})
+                            * (neighbourhood_sums.{{ metric }}__sum - bucketed_readings.{{ metric }})
+                            / (neighbourhood_sums.{{ metric }}__n - 1)
+                        ) / (neighbourhood_sums.{{ metric }}__n - 2),
+                        0.0
+                    )),
+                    0.001 * (
+                        limits_by_device_type.{{ metric }}__valid_max - limits_by_device_type.{{ metric }}__valid_min
+                    )
+                )
+        end as {{ metric }}__z{{ ',' if not loop.last }}
+        {%- endfor %}
+    from bucketed_readings
+    inner join limits_by_device_type
+        on bucketed_readings.device_type = limits_by_device_type.device_type
+    inner join neighbourhood_sums
+        on
+            bucketed_readings.device_id = neighbourhood_sums.device_id
+            and bucketed_readings.bucket_number = neighbourhood_sums.bucket_number
 
 ),
 
-value_runs as (
+-- The one window pass: each reading with its predecessors (and its successor's time).
+sequenced_readings as (
 
     select
         *,
-        sum(is_new_value) over (
-            partition by device_id, metric, event_date
-            order by event_at, seq
-            rows between unbounded preceding and current row
-        ) as run_number
-    from value_changes
+        lag(event_at) over {{ device_series }} as previous_event_at,
+        lag(event_date) over {{ device_series }} as previous_event_date,
+        lead(event_at) over {{ device_series }} as next_event_at,
+        {%- for back in range(2, flat_readings + 1) %}
+        lag(event_at, {{ back }}) over {{ device_series }} as event_at__{{ back }},
+        lag(event_date, {{ back }}) over {{ device_series }} as event_date__{{ back }},
+        {%- endfor %}
+        {%- for metric in metrics %}
+        {%- set last_metric = loop.last %}
+        lag({{ metric }}__z) over {{ device_series }} as {{ metric }}__z__1,
+        {%- for back in range(1, flat_readings + 1) %}
+        lag({{ metric }}, {{ back }}) over {{ device_series }} as {{ metric }}__{{ back }}{{ ',' if not (loop.last and last_metric) }}
+        {%- endfor %}
+        {%- endfor %}
+    from scored_readings
 
 ),
 
-run_lengths as (
+-- Per metric and kind: the point's score, whether it is flagged, whether it starts a new window (the
+-- previous reading was not flagged, or was on another day).
+flagged_readings as (
 
     select
-        *,
-        count(*) over (partition by device_id, metric, event_date, run_number) as run_readings,
-        {{ seconds_between(
-            'min(event_at) over (partition by device_id, metric, event_date, run_number)',
-            'max(event_at) over (partition by device_id, metric, event_date, run_number)'
-        ) }} as run_seconds
-    from value_runs
+        device_id,
+        device_type,
+        site_id,
+        event_date,
+        event_at,
+        seq,
+        ingested_at,
+        previous_event_at,
+        next_event_at,
+        silence_after_s,
+        {{ seconds_between('previous_event_at', 'event_at') }} / silence_after_s as gap_score,
+        coalesce(previous_event_date <> event_date, true) as is_new_day,
+        event_at__{{ flat_readings - 1 }} as flat_started_at,
+        {%- for metric in metrics %}
+        {%- set m = metric %}
+        {{ m }},
+        -- threshold_breach
+        case
+            when {{ m }} > {{ m }}__alert_max
+                then ({{ m }} - {{ m }}__alert_max) / nullif({{ m }}__valid_max - {{ m }}__alert_max, 0)
+            when {{ m }} < {{ m }}__alert_min
+                then ({{ m }}__alert_min - {{ m }}) / nullif({{ m }}__alert_min - {{ m }}__valid_min, 0)
+        end as {{ m }}__threshold_breach__score,
+        coalesce({{ m }}__1 > {{ m }}__alert_max or {{ m }}__1 < {{ m }}__alert_min, false)
+            as {{ m }}__threshold_breach__previous,
+        -- zscore_outlier
+        {{ m }}__z as {{ m }}__zscore_outlier__score,
+        coalesce({{ m }}__z__1 >= {{ var('anomaly_zscore_threshold') }}, false) as {{ m }}__zscore_outlier__previous,
+        -- rate_of_change
+        abs({{ m }} - {{ m }}__1) / (
+            {{ m }}__max_jump
+            * greatest(1.0, {{ seconds_between('previous_event_at', 'event_at') }} / reporting_interval_s)
+        ) as {{ m }}__rate_of_change__score,
+        coalesce(
+            abs({{ m }}__1 - {{ m }}__2) / (
+                {{ m }}__max_jump
+                * greatest(1.0, {{ seconds_between('event_at__2', 'previous_event_at') }} / reporting_interval_s)
+            ) > 1,
+            false
+        ) as {{ m }}__rate_of_change__previous,
+        -- flatline: this reading ends a run of the same value, within one day, of the minimum length
+        -- (the minimum duration is checked on the whole window, below)
+        case
+            when
+                {%- for back in range(1, flat_readings) %}
+                {{ m }}__{{ back }} = {{ m }} and
+                {%- endfor %}
+                event_date__{{ flat_readings - 1 }} = event_date
+                then 1.0
+        end as {{ m }}__flatline__score,
+        coalesce(
+            {%- for back in range(2, flat_readings + 1) %}
+            {{ m }}__{{ back }} = {{ m }}__1 and
+            {%- endfor %}
+            event_date__{{ flat_readings }} = previous_event_date,
+            false
+        ) as {{ m }}__flatline__previous{{ ',' if not loop.last }}
+        {%- endfor %}
+    from sequenced_readings
 
 ),
 
-flatline_flagged as (
+-- Long form of the flagged points only (few rows): one per (reading, metric, kind).
+flagged_points as (
 
+    {%- for metric in metrics %}
+    {%- set last_metric = loop.last %}
+    {%- for kind in kinds %}
     select
-        *,
-        run_seconds / ({{ var('anomaly_flatline_min_minutes') }} * 60.0) as point_score,
-        run_readings >= {{ var('anomaly_flatline_min_readings') }}
-        and run_seconds >= {{ var('anomaly_flatline_min_minutes') }} * 60 as is_flagged
-    from run_lengths
+        device_id,
+        device_type,
+        site_id,
+        event_date,
+        event_at,
+        seq,
+        ingested_at,
+        cast('{{ metric }}' as varchar) as metric,
+        cast('{{ kind }}' as varchar) as anomaly_kind,
+        {{ metric }} as metric_value,
+        {{ metric }}__{{ kind }}__score as point_score,
+        {{ 'flat_started_at' if kind == 'flatline' else 'event_at' }} as point_started_at,
+        is_new_day or not {{ metric }}__{{ kind }}__previous as is_window_start
+    from flagged_readings
+    where {{ flag_condition(metric ~ '__' ~ kind ~ '__score', kind) }}
+    {% if not (loop.last and last_metric) %}union all{% endif %}
+    {%- endfor %}
+    {%- endfor %}
 
 ),
 
-{{ anomaly_windows('flatline_flagged', 'flatline', 'flatlines') }}
-
--- rate_of_change: a jump from the previous reading larger than the seed's max_jump (per reporting
--- interval elapsed). Score: the jump over the allowed jump.
-jumps as (
+point_windows as (
 
     select
-        *,
-        abs(metric_value - lag(metric_value) over (partition by device_id, metric order by event_at, seq))
-            as jump,
-        {{ seconds_between(
-            'lag(event_at) over (partition by device_id, metric order by event_at, seq)', 'event_at'
-        ) }} as seconds_since_previous
-    from metric_points
-
-),
-
-rate_flagged as (
-
-    select
-        *,
-        coalesce(point_score > 1, false) as is_flagged
+        device_id,
+        device_type,
+        site_id,
+        metric,
+        anomaly_kind,
+        event_date,
+        min(point_started_at) as started_at,
+        max(event_at) as ended_at,
+        max_by(metric_value, point_score) as peak_value,
+        case
+            when anomaly_kind = 'flatline'
+                then {{ seconds_between('min(point_started_at)', 'max(event_at)') }}
+                / ({{ var('anomaly_flatline_min_minutes') }} * 60.0)
+            else max(point_score)
+        end as score,
+        count(*) + case when anomaly_kind = 'flatline' then {{ flat_readings - 1 }} else 0 end as reading_count,
+        max(ingested_at) as last_ingested_at
     from (
         select
             *,
-            jump / (max_jump * greatest(1.0, seconds_since_previous / reporting_interval_s)) as point_score
-        from jumps
-    ) as scored
+            sum(case when is_window_start then 1 else 0 end) over (
+                partition by device_id, metric, anomaly_kind
+                order by event_at, seq
+                rows between unbounded preceding and current row
+            ) as window_number
+        from flagged_points
+    ) as numbered
+    group by device_id, device_type, site_id, metric, anomaly_kind, event_date, window_number
+    having
+        anomaly_kind <> 'flatline'
+        or {{ seconds_between('min(point_started_at)', 'max(event_at)') }}
+        >= {{ var('anomaly_flatline_min_minutes') }} * 60
 
 ),
-
-{{ anomaly_windows('rate_flagged', 'rate_of_change', 'rate_changes') }}
 
 -- data_gap: the device sent nothing for longer than its type's silence_after_s. One window per silence,
 -- from the last reading before it to the first after it, owned by the day of the latter.
-device_silences as (
-
-    select
-        readings.device_id,
-        readings.device_type,
-        readings.site_id,
-        readings.event_date,
-        readings.event_at,
-        readings.ingested_at,
-        lag(readings.event_at) over (partition by readings.device_id order by readings.event_at, readings.seq)
-            as previous_event_at,
-        device_types.silence_after_s
-    from readings
-    inner join device_types
-        on readings.device_type = device_types.device_type
-
-),
-
 data_gaps as (
 
     select
@@ -422,16 +434,16 @@ data_gaps as (
         previous_event_at as started_at,
         event_at as ended_at,
         cast(null as double) as peak_value,
-        {{ seconds_between('previous_event_at', 'event_at') }} / silence_after_s as score,
+        gap_score as score,
         cast(0 as bigint) as reading_count,
         ingested_at as last_ingested_at
-    from device_silences
-    where {{ seconds_between('previous_event_at', 'event_at') }} > silence_after_s
+    from flagged_readings
+    where gap_score > 1
 
 ),
 
--- out_of_range: readings silver rejected as impossible values, grouped into windows of readings no more
--- than a few reporting intervals apart. Score: how far outside, as a share of the valid range.
+-- out_of_range: readings silver rejected as impossible values, readings no more than a few reporting
+-- intervals apart forming one window. Score: how far outside, as a share of the valid range.
 out_of_range_points as (
 
     select
@@ -444,7 +456,7 @@ out_of_range_points as (
         rejected_to_scan.ingested_at,
         rejected_to_scan.rejected_metric as metric,
         case rejected_to_scan.rejected_metric
-            {%- for metric in var('metrics') %}
+            {%- for metric in metrics %}
             when '{{ metric }}' then rejected_to_scan.{{ metric }}
             {%- endfor %}
         end as metric_value,
@@ -513,13 +525,15 @@ out_of_range_windows as (
 
 all_windows as (
 
-    select *, {{ severity('score', 0.1, 0.5) }} as severity from threshold_breaches
-    union all
-    select *, {{ severity('score', 0, 10) }} as severity from zscore_outliers
-    union all
-    select *, {{ severity('score', 1, 15) }} as severity from flatlines
-    union all
-    select *, {{ severity('score', 1, 3) }} as severity from rate_changes
+    select
+        *,
+        case anomaly_kind
+            when 'threshold_breach' then {{ severity('score', 0.1, 0.5) }}
+            when 'zscore_outlier' then {{ severity('score', 0, 10) }}
+            when 'rate_of_change' then {{ severity('score', 1, 3) }}
+            else {{ severity('score', 1, 15) }}
+        end as severity
+    from point_windows
     union all
     select *, {{ severity('score', 1, 6) }} as severity from data_gaps
     union all
@@ -528,6 +542,39 @@ all_windows as (
 ),
 
 {% if is_incremental() -%}
+
+changed_device_days as (
+
+    select distinct
+        device_id,
+        event_date
+    from (
+        {%- for offset in [0, -2 * bucket_minutes, 2 * bucket_minutes] %}
+        select
+            flagged_readings.device_id,
+            cast({{ dbt.dateadd('minute', offset, 'flagged_readings.event_at') }} as date) as event_date
+        from flagged_readings
+        cross join rebuild_window
+        where flagged_readings.ingested_at >= rebuild_window.since_ingested_at
+        union all
+        {%- endfor %}
+        select
+            flagged_readings.device_id,
+            cast(flagged_readings.next_event_at as date) as event_date
+        from flagged_readings
+        cross join rebuild_window
+        where
+            flagged_readings.ingested_at >= rebuild_window.since_ingested_at
+            and flagged_readings.next_event_at is not null
+        union all
+        select
+            device_id,
+            event_date
+        from new_readings
+    ) as changed
+    where event_date >= (select rebuild_window.floor_date from rebuild_window)
+
+),
 
 windows_to_keep as (
 

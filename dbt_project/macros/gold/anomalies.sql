@@ -1,0 +1,40 @@
+{#
+    When a point's score flags it, per anomaly kind (see gold_anomalies' description):
+    threshold_breach past an alert limit (score > 0), zscore_outlier |z| from var anomaly_zscore_threshold,
+    rate_of_change a jump beyond the allowed one (score > 1), flatline a run at least the minimum
+    duration (score >= 1).
+#}
+{% macro flag_condition(score, kind) -%}
+    {%- if kind == 'threshold_breach' -%}
+        {{ score }} > 0
+    {%- elif kind == 'zscore_outlier' -%}
+        {{ score }} >= {{ var('anomaly_zscore_threshold') }}
+    {%- elif kind == 'rate_of_change' -%}
+        {{ score }} > 1
+    {%- elif kind == 'flatline' -%}
+        {{ score }} >= 1
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("flag_condition: unknown anomaly kind '" ~ kind ~ "'") }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{# A stable id for an anomaly window: the same window gets the same id on every build. #}
+{% macro anomaly_id(device_id, metric, anomaly_kind, started_at) -%}
+    {{ dbt.hash(dbt.concat([
+        device_id, "'|'",
+        "coalesce(" ~ metric ~ ", '-')", "'|'",
+        anomaly_kind, "'|'",
+        "cast(" ~ epoch_ms(started_at) ~ " as varchar)"
+    ])) }}
+{%- endmacro %}
+
+
+{# info / warning / critical from a score and two thresholds. #}
+{% macro severity(score, warning_at, critical_at) -%}
+    case
+        when {{ score }} >= {{ critical_at }} then 'critical'
+        when {{ score }} >= {{ warning_at }} then 'warning'
+        else 'info'
+    end
+{%- endmacro %}
