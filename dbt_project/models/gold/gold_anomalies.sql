@@ -304,6 +304,11 @@ flagged_readings as (
         silence_after_s,
         {{ seconds_between('previous_event_at', 'event_at') }} / silence_after_s as gap_score,
         coalesce(previous_event_date <> event_date, true) as is_new_day,
+        {%- if is_incremental() %}
+        ingested_at >= (select rebuild_window.since_ingested_at from rebuild_window) as is_new,
+        {%- else %}
+        false as is_new,
+        {%- endif %}
         event_at__{{ flat_readings - 1 }} as flat_started_at,
         {%- for metric in metrics %}
         {%- set m = metric %}
@@ -354,31 +359,86 @@ flagged_readings as (
 
 ),
 
--- Long form of the flagged points only (few rows): one per (reading, metric, kind).
+-- Readings that matter from here on (few): flagged for some metric and kind, ending a silence, or new.
+notable_readings as (
+
+    select *
+    from flagged_readings
+    where
+        gap_score > 1
+        or is_new
+        {%- for metric in metrics %}
+        {%- for kind in kinds %}
+        or {{ flag_condition(metric ~ '__' ~ kind ~ '__score', kind) }}
+        {%- endfor %}
+        {%- endfor %}
+
+),
+
+metric_kinds as (
+
+    select
+        metric,
+        anomaly_kind
+    from (
+        values
+        {%- for metric in metrics %}
+        {%- set last_metric = loop.last %}
+        {%- for kind in kinds %}
+        ('{{ metric }}', '{{ kind }}'){{ ',' if not (loop.last and last_metric) }}
+        {%- endfor %}
+        {%- endfor %}
+    ) as metric_kind_pairs (metric, anomaly_kind)
+
+),
+
+-- Long form of the flagged points: one row per (reading, metric, kind) that is flagged.
 flagged_points as (
 
-    {%- for metric in metrics %}
-    {%- set last_metric = loop.last %}
-    {%- for kind in kinds %}
-    select
-        device_id,
-        device_type,
-        site_id,
-        event_date,
-        event_at,
-        seq,
-        ingested_at,
-        cast('{{ metric }}' as varchar) as metric,
-        cast('{{ kind }}' as varchar) as anomaly_kind,
-        {{ metric }} as metric_value,
-        {{ metric }}__{{ kind }}__score as point_score,
-        {{ 'flat_started_at' if kind == 'flatline' else 'event_at' }} as point_started_at,
-        is_new_day or not {{ metric }}__{{ kind }}__previous as is_window_start
-    from flagged_readings
-    where {{ flag_condition(metric ~ '__' ~ kind ~ '__score', kind) }}
-    {% if not (loop.last and last_metric) %}union all{% endif %}
-    {%- endfor %}
-    {%- endfor %}
+    select *
+    from (
+        select
+            notable_readings.device_id,
+            notable_readings.device_type,
+            notable_readings.site_id,
+            notable_readings.event_date,
+            notable_readings.event_at,
+            notable_readings.seq,
+            notable_readings.ingested_at,
+            cast(metric_kinds.metric as varchar) as metric,
+            cast(metric_kinds.anomaly_kind as varchar) as anomaly_kind,
+            case metric_kinds.metric
+                {%- for metric in metrics %}
+                when '{{ metric }}' then notable_readings.{{ metric }}
+                {%- endfor %}
+            end as metric_value,
+            case
+                {%- for metric in metrics %}
+                {%- for kind in kinds %}
+                when metric_kinds.metric = '{{ metric }}' and metric_kinds.anomaly_kind = '{{ kind }}'
+                    then notable_readings.{{ metric }}__{{ kind }}__score
+                {%- endfor %}
+                {%- endfor %}
+            end as point_score,
+            case
+                when metric_kinds.anomaly_kind = 'flatline' then notable_readings.flat_started_at
+                else notable_readings.event_at
+            end as point_started_at,
+            notable_readings.is_new_day or not case
+                {%- for metric in metrics %}
+                {%- for kind in kinds %}
+                when metric_kinds.metric = '{{ metric }}' and metric_kinds.anomaly_kind = '{{ kind }}'
+                    then notable_readings.{{ metric }}__{{ kind }}__previous
+                {%- endfor %}
+                {%- endfor %}
+            end as is_window_start
+        from notable_readings
+        cross join metric_kinds
+    ) as points
+    where
+        {%- for kind in kinds %}
+        (anomaly_kind = '{{ kind }}' and {{ flag_condition('point_score', kind) }}){{ ' or' if not loop.last }}
+        {%- endfor %}
 
 ),
 
@@ -437,7 +497,7 @@ data_gaps as (
         gap_score as score,
         cast(0 as bigint) as reading_count,
         ingested_at as last_ingested_at
-    from flagged_readings
+    from notable_readings
     where gap_score > 1
 
 ),
@@ -551,21 +611,17 @@ changed_device_days as (
     from (
         {%- for offset in [0, -2 * bucket_minutes, 2 * bucket_minutes] %}
         select
-            flagged_readings.device_id,
-            cast({{ dbt.dateadd('minute', offset, 'flagged_readings.event_at') }} as date) as event_date
-        from flagged_readings
-        cross join rebuild_window
-        where flagged_readings.ingested_at >= rebuild_window.since_ingested_at
+            device_id,
+            cast({{ dbt.dateadd('minute', offset, 'event_at') }} as date) as event_date
+        from notable_readings
+        where is_new
         union all
         {%- endfor %}
         select
-            flagged_readings.device_id,
-            cast(flagged_readings.next_event_at as date) as event_date
-        from flagged_readings
-        cross join rebuild_window
-        where
-            flagged_readings.ingested_at >= rebuild_window.since_ingested_at
-            and flagged_readings.next_event_at is not null
+            device_id,
+            cast(next_event_at as date) as event_date
+        from notable_readings
+        where is_new and next_event_at is not null
         union all
         select
             device_id,
