@@ -55,8 +55,7 @@ METADATA_TYPES = {
 }
 
 # Columns prepare_readings() adds for the checks that compare two values.
-EVENT_DAY = "chk_event_day"  # event_time truncated to its day
-PARTITION_DAY = "chk_partition_day"  # the day of the event_date partition the row was read from
+OUTSIDE_PARTITION = "chk_event_time_outside_partition"  # event_time, where its day is not the partition's
 EVENT_LEAD_S = "chk_event_lead_s"  # seconds event_time lies ahead of _ingested_at (negative: behind)
 
 READINGS_SAMPLE_COLUMNS = ("device_id", "event_time", "seq", "_batch_id", "_source_file")
@@ -66,10 +65,9 @@ def prepare_readings(frame: pd.DataFrame, partition: str) -> pd.DataFrame:
     """Add the derived columns the readings suite checks; the frame is one event-date partition."""
     event_time = _naive(frame["event_time"]) if "event_time" in frame else None
     ingested_at = _naive(frame["_ingested_at"]) if "_ingested_at" in frame else None
-    frame[PARTITION_DAY] = pd.Timestamp(partition)
     frame[BRONZE_PARTITION_COLUMN] = partition
     if event_time is not None:
-        frame[EVENT_DAY] = event_time.dt.floor("D")
+        frame[OUTSIDE_PARTITION] = event_time.where(event_time.dt.floor("D") != pd.Timestamp(partition))
         if ingested_at is not None:
             frame[EVENT_LEAD_S] = (event_time - ingested_at).dt.total_seconds()
     return frame
@@ -102,8 +100,8 @@ def readings_sql(table: str, partition: str, batch_ids: list[int] | None, event_
     """
     batches = f' and "_batch_id" in ({", ".join(str(b) for b in batch_ids) or "null"})' if batch_ids is not None else ""
     return (
-        f"select *, cast(cast(event_time as date) as timestamp) as {EVENT_DAY}, "
-        f"cast(date '{partition}' as timestamp) as {PARTITION_DAY}, "
+        f"select *, case when cast(event_time as date) <> date '{partition}' then event_time end "
+        f"as {OUTSIDE_PARTITION}, "
         f"date_diff('second', \"_ingested_at\", event_time) as {EVENT_LEAD_S} "
         f"from {table} where event_date = {event_date_literal}{batches}"
     )
@@ -183,12 +181,11 @@ def readings_suite(config: GateConfig, settings: Settings, engine: str = "pandas
     spec.add(
         "event_date_matches_partition",
         "event_time_in_its_event_date_partition",
-        gxe.ExpectColumnPairValuesToBeEqual,
-        "Each row sits in the event_date partition of its own event_time (UTC day).",
-        column_A=EVENT_DAY,
-        column_B=PARTITION_DAY,
-        ignore_row_if="either_value_is_missing",
-        column_label="day of event_time, event_date partition",
+        gxe.ExpectColumnValuesToBeNull,
+        "Each row sits in the event_date partition of its own event_time (UTC day); the check column holds "
+        "event_time where it does not.",
+        column=OUTSIDE_PARTITION,
+        column_label="event_time, where outside its partition's day",
     )
     spec.add(
         "event_time_not_in_future",

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 import great_expectations.expectations as gxe
 
 from expectations.config import GateConfig
-from expectations.suites import REGISTRY_DEVICE_TYPE, SuiteSpec, with_registry
+from expectations.suites import UNREGISTERED_DEVICE, SuiteSpec, with_registry
 from lakehouse.contract import DEVICE_TYPES, METRICS
 
 HOURLY_SUITE = "gold__sensor_metrics_hourly"
@@ -345,10 +345,10 @@ def health_suite(config: GateConfig) -> SuiteSpec:
     spec.add(
         "device_in_registry",
         "device_in_registry",
-        gxe.ExpectColumnValuesToNotBeNull,
-        "Every device is in the registry (lakehouse/registry.py).",
-        column=REGISTRY_DEVICE_TYPE,
-        column_label="device_id (type in the registry)",
+        gxe.ExpectColumnValuesToBeNull,
+        "Every device is in the registry (lakehouse/registry.py); the check column holds the ids it lacks.",
+        column=UNREGISTERED_DEVICE,
+        column_label="device_id, where not in the registry",
     )
     statuses = list(config.parameters["health_statuses"])
     spec.add(

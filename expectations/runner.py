@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from expectations.athena import AthenaTarget
 
 # The largest frame handed to GX at once; a partition with more rows is validated in slices.
-MAX_ROWS_PER_FRAME = 1_000_000
+MAX_ROWS_PER_FRAME = 500_000
 
 BRONZE_READINGS = "bronze.readings"  # the Glue table over bronze (Athena only; locally bronze is Parquet)
 SILVER_READINGS = "silver.silver_readings"
@@ -385,10 +385,12 @@ class _SilverGate(_Gate):
                     if partition is None:
                         wh.validate(self, suite, build(table, None, "true"), "no event_date", observed)
                         continue
-                    rows = wh.scalar(f"select count(*) from {table} where {silver.partition_filter(partition)}")
+                    where = silver.partition_filter(partition)
+                    rows = wh.scalar(f"select count(*) from {table} where {where}")
                     if not rows:
                         continue
-                    slices = event_slices(partition, rows, self.max_rows) if wh.sliced else [(partition, None, None)]
+                    bounds = wh.slice_bounds(table, where, rows, self.max_rows) if wh.sliced else []
+                    slices = event_slices(partition, bounds)
                     for label, lower, upper in slices:
                         sql = build(table, partition, slice_condition("event_at", lower, upper))
                         wh.validate(self, suite, sql, label, observed)

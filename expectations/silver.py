@@ -23,7 +23,13 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 from expectations.config import GateConfig
-from expectations.suites import REGISTRY_DEVICE_TYPE, REGISTRY_SITE_ID, SuiteSpec, with_registry
+from expectations.suites import (
+    REGISTRY_SITE_IF_DIFFERENT,
+    REGISTRY_TYPE_IF_DIFFERENT,
+    UNREGISTERED_DEVICE,
+    SuiteSpec,
+    with_registry,
+)
 from lakehouse.contract import DEVICE_TYPES, EARLIEST_EVENT_TIME, METRICS, load_metric_limits
 from lakehouse.registry import REGISTRY_SIZE
 
@@ -46,8 +52,7 @@ READINGS_COLUMNS = (
 )
 REJECTED_COLUMNS = (*READINGS_COLUMNS, "rejection_reason", "rejected_metric")
 KEY = ("device_id", "event_at", "seq")
-EVENT_DAY = "chk_event_day"  # event_at truncated to its day, compared with event_date
-EVENT_DATE_TS = "chk_event_date_ts"  # event_date as a timestamp, so the two compare in pandas
+WRONG_EVENT_DATE = "chk_event_date_not_event_day"  # event_date, where it is not the UTC day of event_at
 EVENT_LEAD_S = "chk_event_lead_s"  # seconds event_at lies ahead of ingested_at
 
 NEW_EVENT_AT = "chk_new_event_at"  # event_at of rows new this cycle, null for the others
@@ -75,8 +80,7 @@ def readings_sql(table: str, partition: str | None, lookback: Lookback, conditio
     metric GX computes. Portable SQL (DuckDB and Trino).
     """
     derived = [
-        f"cast(cast(event_at as date) as timestamp) as {EVENT_DAY}",
-        f"cast(event_date as timestamp) as {EVENT_DATE_TS}",
+        f"case when cast(event_at as date) <> event_date then cast(event_date as varchar) end as {WRONG_EVENT_DATE}",
         f"date_diff('second', ingested_at, event_at) as {EVENT_LEAD_S}",
         f"case when {lookback.new_rows_sql()} then event_at end as {NEW_EVENT_AT}",
     ]
@@ -157,6 +161,7 @@ def readings_suite(config: GateConfig, *, future_tolerance_s: int, lookback: Loo
         gxe.ExpectCompoundColumnsToBeUnique,
         "The event key (device_id, event_at, seq) is unique: silver has removed retries and re-published batches.",
         column_list=list(KEY),
+        ignore_row_if="never",  # null keys are key_not_null's; "never" also spares GX a copy of the frame
     )
     limits = load_metric_limits()
     for (device_type, metric), limit in sorted(limits.items()):
@@ -198,38 +203,37 @@ def readings_suite(config: GateConfig, *, future_tolerance_s: int, lookback: Loo
     spec.add(
         "device_in_registry",
         "device_in_registry",
-        gxe.ExpectColumnValuesToNotBeNull,
+        gxe.ExpectColumnValuesToBeNull,
         f"Every device is one of the {REGISTRY_SIZE} devices of the registry (lakehouse/registry.py, seed "
-        f"device_registry.csv); silver rejects unknown devices.",
-        column=REGISTRY_DEVICE_TYPE,
-        column_label="device_id (type in the registry)",
+        f"device_registry.csv); silver rejects unknown devices. The check column holds the ids it lacks.",
+        column=UNREGISTERED_DEVICE,
+        column_label="device_id, where not in the registry",
     )
     spec.add(
         "device_matches_registry",
         "device_type_matches_registry",
-        gxe.ExpectColumnPairValuesToBeEqual,
-        "device_type is the type the registry gives the device.",
-        column_A="device_type",
-        column_B=REGISTRY_DEVICE_TYPE,
-        ignore_row_if="either_value_is_missing",
+        gxe.ExpectColumnValuesToBeNull,
+        "device_type is the type the registry gives the device (the check column holds the registry's type "
+        "where they differ).",
+        column=REGISTRY_TYPE_IF_DIFFERENT,
+        column_label="registry type, where device_type differs",
     )
     spec.add(
         "device_matches_registry",
         "site_id_matches_registry",
-        gxe.ExpectColumnPairValuesToBeEqual,
-        "site_id is the site the registry gives the device.",
-        column_A="site_id",
-        column_B=REGISTRY_SITE_ID,
-        ignore_row_if="either_value_is_missing",
+        gxe.ExpectColumnValuesToBeNull,
+        "site_id is the site the registry gives the device (the check column holds the registry's site where "
+        "they differ).",
+        column=REGISTRY_SITE_IF_DIFFERENT,
+        column_label="registry site, where site_id differs",
     )
     spec.add(
         "event_date_matches_event_at",
         "event_date_is_day_of_event_at",
-        gxe.ExpectColumnPairValuesToBeEqual,
-        "event_date is the UTC day of event_at.",
-        column_A=EVENT_DAY,
-        column_B=EVENT_DATE_TS,
-        ignore_row_if="either_value_is_missing",
+        gxe.ExpectColumnValuesToBeNull,
+        "event_date is the UTC day of event_at (the check column holds event_date where it is not).",
+        column=WRONG_EVENT_DATE,
+        column_label="event_date, where not the day of event_at",
     )
     spec.add(
         "event_not_in_future",
