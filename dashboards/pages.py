@@ -102,6 +102,13 @@ def _header(pages: Pages, title: str) -> bool:
     return result.snapshot is not None
 
 
+def _chart(key: str, chart, alt: str) -> None:
+    """An Altair chart inside a container with ``key`` (tests find it by the class st-key-<key>); ``alt``
+    says in words what the chart shows, for screen readers."""
+    with st.container(key=key):
+        st.altair_chart(chart, alt=alt)
+
+
 def _no_warehouse(exc: NoWarehouse) -> None:
     st.warning(str(exc), icon=":material/database:")
 
@@ -140,10 +147,10 @@ def fleet_page(pages: Pages) -> None:
         if counts.empty:
             st.write("No anomaly windows in the last 24 hours.")
         else:
-            st.altair_chart(
+            _chart(
+                "chart-anomalies-by-kind-site",
                 charts.anomalies_by_kind_and_site(counts),
-                key="chart-anomalies-by-kind-site",
-                alt=f"{recent} anomaly windows in the last 24 hours by kind and site",
+                f"{recent} anomaly windows in the last 24 hours by kind and site",
             )
             pivot = counts.pivot_table(
                 index="anomaly_kind", columns="site_id", values="anomalies", aggfunc="sum", fill_value=0
@@ -153,10 +160,10 @@ def fleet_page(pages: Pages) -> None:
                 st.table(pivot.rename_axis(index="kind", columns=None))
     with right:
         st.subheader("Devices by health")
-        st.altair_chart(
+        _chart(
+            "chart-devices-by-status",
             charts.devices_by_status(summary.by_status),
-            key="chart-devices-by-status",
-            alt=f"{summary.devices} devices by health status",
+            f"{summary.devices} devices by health status",
         )
     st.subheader("Devices")
     shown = _times_as_text(devices, "last_seen_at")
@@ -242,10 +249,10 @@ def device_page(pages: Pages) -> None:
         st.subheader(f"{metric} ({field.unit})")
         drawn = [f"alert min {limit.alert_min:g}"] if limit and limit.alert_min is not None else []
         drawn += [f"alert max {limit.alert_max:g}"] if limit and limit.alert_max is not None else []
-        st.altair_chart(
+        _chart(
+            f"chart-metric-{metric}",
             charts.metric_series(values, windows, limit, metric, since, until),
-            key=f"chart-metric-{metric}",
-            alt=(
+            (
                 f"{metric} of {dev.device_id}: {len(values)} {resolution} points, {len(windows)} anomaly windows, "
                 f"{', '.join(drawn) if drawn else 'no alert limits'}"
             ),
@@ -305,10 +312,10 @@ def anomalies_page(pages: Pages) -> None:
     if page.total == 0:
         st.write("No anomaly window matches these filters.")
         return
-    st.altair_chart(
+    _chart(
+        "chart-anomalies-by-kind-severity",
         charts.anomalies_by_kind_and_severity(page.by_kind),
-        key="chart-anomalies-by-kind-severity",
-        alt=f"{page.total} matching anomaly windows by kind and severity",
+        f"{page.total} matching anomaly windows by kind and severity",
     )
     shown = _times_as_text(page.rows, "started_at", "ended_at")
     shown["metric"] = shown.metric.fillna("(device)")
@@ -400,10 +407,10 @@ def quality_page(pages: Pages) -> None:
         if quarantine.empty:
             st.write("None: every landing line parsed.")
         else:
-            st.altair_chart(
+            _chart(
+                "chart-quarantine",
                 charts.counts_by_reason(quarantine, "reason", "lines", "lines"),
-                key="chart-quarantine",
-                alt=f"{int(quarantine.lines.sum())} quarantined lines by reason",
+                f"{int(quarantine.lines.sum())} quarantined lines by reason",
             )
             with st.container(key="table-quarantine"):
                 st.table(quarantine.groupby("reason").lines.sum().sort_values(ascending=False).to_frame())
@@ -412,10 +419,10 @@ def quality_page(pages: Pages) -> None:
         if rejections.empty:
             st.write("None: silver accepted every bronze row.")
         else:
-            st.altair_chart(
+            _chart(
+                "chart-rejections",
                 charts.counts_by_reason(rejections, "rejection_reason", "readings", "readings"),
-                key="chart-rejections",
-                alt=f"{int(rejections.readings.sum())} rejected readings by reason",
+                f"{int(rejections.readings.sum())} rejected readings by reason",
             )
             with st.container(key="table-rejections"):
                 st.table(rejections.set_index("rejection_reason"))

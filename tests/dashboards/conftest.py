@@ -11,11 +11,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -26,6 +27,8 @@ from lakehouse.config import Settings
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "test-output" / "dashboards"
 DEMO_START = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+LATER_START = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)  # after the first cycle's readings end
+HOUR = timedelta(hours=1)
 DEMO_DEVICES = 12
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -58,17 +61,54 @@ def settings_for(lake: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def demo_lake(spark, tmp_path_factory) -> Settings:
-    """A lake after one full cycle on 12 devices and 4,000 readings (with dirty records and faults)."""
+def demo_lake_root(tmp_path_factory) -> Settings:
+    """The demo lake's settings; the folder starts empty (the dashboard is started on it before any cycle)."""
+    settings = settings_for(tmp_path_factory.mktemp("dashboards") / "lake")
+    settings.lake_root.local_path().mkdir(parents=True)
+    return settings
+
+
+@dataclass
+class ServedCycles:
+    """Three cycles run in this process while another thread kept loading dashboard pages."""
+
+    settings: Settings
+    reports: list
+    poller: Poller
+
+
+@pytest.fixture(scope="session")
+def cycles_while_serving(demo_lake_root, spark, page) -> ServedCycles:
+    """Build the demo lake with three cycles while the dashboard serves it and a thread keeps loading its
+    pages: the first cycle lands 4,000 readings of 12 devices (dirty records and faults included), the next
+    two 300 readings each, an hour apart."""
     from ingestion.produce import produce
     from ingestion.simulator import FleetConfig
     from orchestration.cycle import run_cycle
 
-    settings = settings_for(tmp_path_factory.mktemp("dashboards") / "lake")
-    produce(settings, FleetConfig(devices=DEMO_DEVICES, readings=4000, dirty_rate=0.02, seed=11, start=DEMO_START))
-    report = run_cycle(settings, spark=spark, echo=lambda _line: None)
-    assert report.success, report.failure
-    return settings
+    settings = demo_lake_root
+    fleets = [FleetConfig(devices=DEMO_DEVICES, readings=4000, dirty_rate=0.02, seed=11, start=DEMO_START)]
+    fleets += [
+        FleetConfig(devices=DEMO_DEVICES, readings=300, dirty_rate=0.02, seed=20 + i, start=LATER_START + i * HOUR)
+        for i in range(2)
+    ]
+    poller = Poller(page, ["", "device", "anomalies", "quality"])
+    poller.start()
+    reports = []
+    try:
+        for fleet in fleets:
+            produce(settings, fleet)
+            reports.append(run_cycle(settings, spark=spark, echo=lambda _line: None))
+    finally:
+        poller.stop()
+    return ServedCycles(settings, reports, poller)
+
+
+@pytest.fixture(scope="session")
+def demo_lake(cycles_while_serving) -> Settings:
+    """The demo lake after its three cycles (see ``cycles_while_serving``)."""
+    assert all(r.success for r in cycles_while_serving.reports), [r.failure for r in cycles_while_serving.reports]
+    return cycles_while_serving.settings
 
 
 @pytest.fixture(scope="session")
@@ -100,12 +140,12 @@ class DashboardServer:
 
 
 @pytest.fixture(scope="session")
-def dashboard(demo_lake) -> Iterator[DashboardServer]:
+def dashboard(demo_lake_root) -> Iterator[DashboardServer]:
     """``lakehouse --lake <demo lake> dashboard`` in its own process, until the session ends."""
     port = free_port()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     log = SCREENSHOTS / "dashboard-server.log"
-    command = [sys.executable, "-m", "lakehouse.cli", "--lake", demo_lake.lake, "dashboard", "--port", str(port)]
+    command = [sys.executable, "-m", "lakehouse.cli", "--lake", demo_lake_root.lake, "dashboard", "--port", str(port)]
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -233,6 +273,37 @@ class Page:
 @pytest.fixture(scope="session")
 def page(browser, dashboard) -> Page:
     return Page(browser, dashboard.url)
+
+
+class Poller(threading.Thread):
+    """Loads the dashboard's pages one after the other until stopped, noting what each load showed."""
+
+    def __init__(self, page: Page, paths: list[str]) -> None:
+        super().__init__(name="dashboard-poller", daemon=True)
+        self.page, self.paths = page, paths
+        self.loads = 0
+        self.failures: list[tuple[str, str]] = []  # (path, what went wrong)
+        self.statuses: list[str] = []  # the data-status line of every load
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            for path in self.paths:
+                if self._stop_event.is_set():
+                    return
+                try:
+                    self.page.open(path)
+                    self.loads += 1
+                    self.statuses.append(" ".join(e.text for e in self.page.find(".st-key-data-status")))
+                    errors = self.page.errors()
+                    if errors:
+                        self.failures.append((path, " | ".join(errors)))
+                except Exception as exc:  # a timeout or a broken page: recorded, the polling goes on
+                    self.failures.append((path, f"{type(exc).__name__}: {exc}"))
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=PAGE_TIMEOUT_S + 30)
 
 
 # ---- a tiny warehouse with exactly known rows ------------------------------------------------------------
