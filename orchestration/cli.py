@@ -137,18 +137,7 @@ def _run(settings, args) -> int:
         report = run_cycle(settings, echo=(lambda _line: None) if args.json_logs else print, retries=args.retries)
     if args.json_logs:
         for step in report.steps:
-            print(
-                json.dumps(
-                    {
-                        "run_id": report.run_id,
-                        **{k: v for k, v in vars(step).items() if k not in ("started_at", "finished_at")},
-                        "started_at": str(step.started_at),
-                        "finished_at": str(step.finished_at),
-                    }
-                )
-            )
-    else:
-        report = run_cycle(settings)
+            print(json.dumps({"run_id": report.run_id, **vars(step)}, default=str))
     raise_for_failure(report)
     return 0
 

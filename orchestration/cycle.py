@@ -85,6 +85,7 @@ def run_cycle(
             report.steps.append(StepResult(name, "skipped", detail=f"skipped: {report.failure}"))
             continue
         runner.run_step(name, retries=0 if name.startswith("gate_") else retries, backoff_s=backoff_s)
+    runner.send_alerts()
     _record(settings, report)
     return report
 
@@ -106,6 +107,22 @@ class _CycleRunner:
         self.echo = echo
         self.spark = spark
         self.event_dates: list[str] = []
+        self.gate_failures: list[dict] = []
+
+    def send_alerts(self) -> None:
+        """Failed gates always; new anomalies once gold passed its gate. A sink that fails is reported
+        and retried next cycle: alerting never fails the cycle itself."""
+        from orchestration.alerts import new_anomalies_from_warehouse, send_alerts
+
+        gold_ok = any(s.step == "gate_gold" and s.status == "ok" for s in self.report.steps)
+        try:
+            anomalies = new_anomalies_from_warehouse(self.settings) if gold_ok else None
+            alerts = send_alerts(
+                self.settings, self.report.run_id, anomalies=anomalies, gate_failures=self.gate_failures or None
+            )
+            self.echo(f"[{self.report.run_id}] {alerts.summary()}")
+        except Exception as exc:  # noqa: BLE001 - reported, the cycle's data work is done
+            self.echo(f"[{self.report.run_id}] alerts: not sent: {type(exc).__name__}: {exc}")
 
     def run_step(self, name: str, retries: int = 0, backoff_s: float = 5.0) -> None:
         self.echo(f"[{self.report.run_id}] {name} ...")
@@ -143,6 +160,10 @@ class _CycleRunner:
 
         gate = run_gate(self.settings, layer, run_id=self.report.run_id, **scope)
         failed = [o for o in gate.results if not o.success]
+        if not gate.success:
+            from orchestration.alerts import gate_failures
+
+            self.gate_failures.extend(gate_failures(gate))
         warnings = [o for o in failed if o.severity == "warning"]
         if not gate.success:
             return StepResult(f"gate_{layer}", "failed", detail=f"gate {layer} failed:\n{gate.format_report()}")

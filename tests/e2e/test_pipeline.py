@@ -152,7 +152,7 @@ def test_a_broken_batch_fails_the_bronze_gate_and_later_layers_keep_their_conten
     exit_code = main(["--lake", lake.root, "run"])
 
     output = capsys.readouterr()
-    assert exit_code == 3
+    assert exit_code == 3, output.out + output.err
     assert "gate_bronze" in output.err + output.out
     assert "quarantine_share_below_threshold" in output.err + output.out
     assert (
@@ -172,3 +172,6 @@ def test_a_broken_batch_fails_the_bronze_gate_and_later_layers_keep_their_conten
     )
     assert quarantined == 300
     assert broken.exists()
+    # The failed gate was alerted to the alerts file, once.
+    alerts = (Path(lake.root) / "ops" / "alerts.ndjson").read_text().splitlines()
+    assert sum("quarantine_share_below_threshold" in line for line in alerts) == 1
