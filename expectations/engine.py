@@ -2,22 +2,28 @@
 layer, a dataframe asset and validation definition per suite, and the layer's checkpoint ``gate_<layer>``.
 
 Each frame (a partition, or a slice of one) is validated by running the checkpoint on it. Results stay in
-the context's in-memory store; with Data Docs on, they are also written under ``<lake>/gx/`` and the docs
-site is built at ``<lake>/gx/data_docs/`` once, after the last frame.
+the context's in-memory store; with Data Docs on, the docs site is built at ``<lake>/gx/data_docs/`` once,
+after the last frame (on a local lake the results are also kept in ``<lake>/gx/validations/`` so the
+index lists earlier runs; GX 1.x has no S3 stores, so on S3 the site is built in a temporary folder and
+uploaded, its index listing this run).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from expectations.result import ExpectationOutcome
 from expectations.suites import SuiteSpec
-from lakehouse.lake import Lake
+from lakehouse.config import Settings
+from lakehouse.storage import storage_for
 
 DOCS_SITE = "lake"
 
@@ -37,7 +43,7 @@ def quiet() -> Iterator[None]:
 
 
 class GateEngine:
-    def __init__(self, layer: str, run_id: str, lake: Lake, docs: bool) -> None:
+    def __init__(self, layer: str, run_id: str, settings: Settings, docs: bool) -> None:
         import great_expectations as gx
         from great_expectations.data_context.types.base import (
             DataContextConfig,
@@ -51,22 +57,31 @@ class GateEngine:
             progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
             analytics_enabled=False,
         )
-        if docs:
+        lake = settings.lake_root
+        self._docs_staging: str | None = None
+        if docs and lake.is_local:
+            # Results kept under the lake too, so the docs index lists the earlier runs that built docs.
             config.stores[defaults.validation_results_store_name] = {
                 "class_name": "ValidationResultsStore",
-                "store_backend": _store_backend(lake, "validations"),
+                "store_backend": _folder_backend(lake.local_path("gx", "validations")),
             }
+            docs_folder = lake.local_path("gx", "data_docs")
+        elif docs:
+            # GX 1.x stores only on local folders: docs are built in a temporary folder, then uploaded.
+            self._docs_staging = tempfile.mkdtemp(prefix="gx-data-docs-")
+            docs_folder = Path(self._docs_staging)
+        if docs:
             config.data_docs_sites = {
                 DOCS_SITE: {
                     "class_name": "SiteBuilder",
-                    "store_backend": _store_backend(lake, "data_docs"),
+                    "store_backend": _folder_backend(docs_folder),
                     "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                 }
             }
         self._gx = gx
         self.layer = layer
         self.run_id = run_id
-        self.lake = lake
+        self.lake = settings.lake_root
         self.context = gx.get_context(mode="ephemeral", project_config=config)
         self.source = self.context.data_sources.add_pandas(name=layer)
         self._definitions: dict[str, Any] = {}
@@ -147,16 +162,23 @@ class GateEngine:
         return self._checkpoint
 
     def build_docs(self) -> str:
+        """Build Data Docs under ``<lake>/gx/data_docs/``; returns the index page's URI."""
         self.context.build_data_docs(site_names=[DOCS_SITE])
         index = self.lake.uri("gx", "data_docs", "index.html")
-        return f"file://{index}" if self.lake.is_local else index
+        if self._docs_staging is None:
+            return f"file://{index}"
+        try:
+            staging = Path(self._docs_staging)
+            for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+                target = self.lake.uri("gx", "data_docs", str(path.relative_to(staging)))
+                storage_for(target).write_bytes(target, path.read_bytes())
+        finally:
+            shutil.rmtree(self._docs_staging, ignore_errors=True)
+        return index
 
 
-def _store_backend(lake: Lake, folder: str) -> dict[str, Any]:
-    if lake.is_local:
-        return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(lake.local_path("gx", folder))}
-    bucket, _, prefix = lake.uri("gx", folder).removeprefix("s3://").partition("/")
-    return {"class_name": "TupleS3StoreBackend", "bucket": bucket, "prefix": prefix}
+def _folder_backend(folder: Path) -> dict[str, Any]:
+    return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)}
 
 
 def to_outcome(suite: str, result: Any, partition: str | None) -> ExpectationOutcome:

@@ -20,7 +20,6 @@ from expectations.result import LAYERS, ExpectationOutcome, GateResult, Layer
 from expectations.sources import (
     check_partition,
     event_slices,
-    iter_bronze_chunks,
     open_warehouse,
     read_manifests,
     slice_condition,
@@ -80,14 +79,14 @@ def run_gate(
     from expectations.engine import GateEngine, quiet
 
     with quiet():
-        engine = GateEngine(layer, run_id, settings.lake_root, docs)
+        engine = GateEngine(layer, run_id, settings, docs)
         if athena is not None:
             from expectations.athena import athena_datasource, open_athena
 
             engine.use_sql_datasource(athena_datasource(athena))
             warehouse = partial(open_athena, athena)
         else:
-            warehouse = partial(open_warehouse, settings.lake_root.warehouse)
+            warehouse = partial(_local_warehouse, settings)
         gate = {"bronze": _BronzeGate, "silver": _SilverGate, "gold": _GoldGate}[layer](
             settings, config, engine, run_id, max_rows_per_frame, warehouse, athena is not None
         )
@@ -217,11 +216,12 @@ class _BronzeGate(_Gate):
     layer = "bronze"
 
     def run(self, batch_ids: list[int] | None, partitions: list[str] | None) -> GateResult:
-        from expectations.sources import bronze_partitions
+        from expectations.sources import BronzeFiles
 
         lake = self.settings.lake_root
         manifests = read_manifests(lake)
-        present = bronze_partitions(lake) if not self.on_athena else self._athena_partitions()
+        files = BronzeFiles(self.settings)
+        present = files.partitions() if not self.on_athena else self._athena_partitions()
         if batch_ids is not None:
             missing = [b for b in batch_ids if b not in manifests]
             if missing:
@@ -264,7 +264,7 @@ class _BronzeGate(_Gate):
         else:
             rows_read = 0
             for partition in dates:
-                for label, table in _labelled_chunks(lake, partition, batch_ids, self.max_rows):
+                for label, table in _labelled_chunks(files, partition, batch_ids, self.max_rows):
                     frame = bronze.prepare_readings(table.to_pandas(), partition)
                     rows_read += len(frame)
                     self.validate(readings.name, frame, label)
@@ -337,8 +337,8 @@ class _BronzeGate(_Gate):
         return {"volume_min_rows": low, "volume_max_rows": high}
 
 
-def _labelled_chunks(lake, partition: str, batch_ids: list[int] | None, max_rows: int):
-    chunks = iter_bronze_chunks(lake, partition, batch_ids, max_rows)
+def _labelled_chunks(files, partition: str, batch_ids: list[int] | None, max_rows: int):
+    chunks = files.chunks(partition, batch_ids, max_rows)
     first = next(chunks, None)
     if first is None:
         return
@@ -501,6 +501,16 @@ class _GoldGate(_Gate):
             wh.validate(self, health.name, gold.health_sql(wh.table(GOLD_HEALTH)), None)
         scope = "partitions" if partitions is not None else "all"
         return self.result(scope, dates, None)
+
+
+def _local_warehouse(settings: Settings):
+    lake = settings.lake_root
+    if not lake.is_local:
+        raise LakehouseError(
+            f"the lake {lake.root} is on S3, where silver and gold are Athena tables, not a local DuckDB file: "
+            f"gate them through Athena (run_gate(..., athena=AthenaTarget(...)), see expectations/README.md)"
+        )
+    return open_warehouse(lake.warehouse)
 
 
 def _span(dates: list[str]) -> str:

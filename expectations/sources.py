@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from lakehouse.errors import LakehouseError
 from lakehouse.lake import Lake
@@ -68,68 +69,83 @@ def read_manifests(lake: Lake) -> dict[int, Manifest]:
     return manifests
 
 
-def _filesystem(uri: str):
-    from pyarrow import fs
+class BronzeFiles:
+    """The bronze Parquet files of a lake: a local folder, or S3 (endpoint and region from the settings)."""
 
-    filesystem, path = fs.FileSystem.from_uri(uri)
-    return filesystem, path
+    def __init__(self, settings: Any) -> None:
+        from pyarrow import fs
 
+        lake = settings.lake_root
+        if lake.is_local:
+            self.filesystem = fs.LocalFileSystem()
+            self.root = lake.bronze_readings
+        else:
+            endpoint = urlparse(settings.aws_endpoint_url) if settings.aws_endpoint_url else None
+            self.filesystem = fs.S3FileSystem(
+                region=settings.aws_region,
+                endpoint_override=endpoint.netloc if endpoint else None,
+                scheme=endpoint.scheme if endpoint else "https",
+                connect_timeout=30,
+                request_timeout=60,
+            )
+            self.root = lake.bronze_readings.split("://", 1)[1]
+        self.uri = lake.bronze_readings
 
-def bronze_partitions(lake: Lake) -> list[str]:
-    """The event dates bronze holds (folders ``event_date=YYYY-MM-DD``)."""
-    from pyarrow import fs
+    def _listing(self, folder: str) -> list[Any]:
+        from pyarrow import fs
 
-    filesystem, root = _filesystem(lake.bronze_readings)
-    infos = filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True))
-    prefix = "event_date="
-    return sorted(
-        i.base_name[len(prefix) :] for i in infos if i.type == fs.FileType.Directory and i.base_name.startswith(prefix)
-    )
+        return self.filesystem.get_file_info(fs.FileSelector(folder, allow_not_found=True))
 
+    def partitions(self) -> list[str]:
+        """The event dates bronze holds (folders ``event_date=YYYY-MM-DD``)."""
+        from pyarrow import fs
 
-def bronze_files(lake: Lake, partition: str) -> list[str]:
-    """The Parquet files of one event-date partition (hidden and temporary files left out)."""
-    from pyarrow import fs
-
-    filesystem, root = _filesystem(f"{lake.bronze_readings}/event_date={partition}")
-    infos = filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True))
-    return sorted(
-        i.path
-        for i in infos
-        if i.type == fs.FileType.File and i.base_name.endswith(".parquet") and not i.base_name.startswith((".", "_"))
-    )
-
-
-def iter_bronze_chunks(
-    lake: Lake, partition: str, batch_ids: list[int] | None, max_rows: int
-) -> Iterator[Any]:  # Iterator[pyarrow.Table]
-    """The rows of one bronze partition (only those of ``batch_ids`` when given), ``max_rows`` at a time."""
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    files = bronze_files(lake, partition)
-    if not files:
-        return
-    filesystem, _ = _filesystem(lake.bronze_readings)
-    dataset = ds.dataset(files, format="parquet", filesystem=filesystem)
-    row_filter = ds.field("_batch_id").isin(batch_ids) if batch_ids is not None else None
-    if row_filter is not None and "_batch_id" not in dataset.schema.names:
-        raise LakehouseError(
-            f"bronze partition event_date={partition} has no _batch_id column ({files[0]}), so its rows cannot be "
-            f"matched to batches; gate it with --partition instead of --batch"
+        prefix = "event_date="
+        return sorted(
+            i.base_name[len(prefix) :]
+            for i in self._listing(self.root)
+            if i.type == fs.FileType.Directory and i.base_name.startswith(prefix)
         )
-    pending: list[Any] = []
-    size = 0
-    for batch in dataset.to_batches(filter=row_filter, batch_size=min(max_rows, 1 << 17)):
-        if batch.num_rows == 0:
-            continue
-        pending.append(batch)
-        size += batch.num_rows
-        if size >= max_rows:
+
+    def files(self, partition: str) -> list[str]:
+        """The Parquet files of one event-date partition (hidden and temporary files left out)."""
+        from pyarrow import fs
+
+        return sorted(
+            i.path
+            for i in self._listing(f"{self.root}/event_date={partition}")
+            if i.type == fs.FileType.File
+            and i.base_name.endswith(".parquet")
+            and not i.base_name.startswith((".", "_"))
+        )
+
+    def chunks(self, partition: str, batch_ids: list[int] | None, max_rows: int) -> Iterator[Any]:
+        """The rows of one partition (only those of ``batch_ids`` when given), ``max_rows`` at a time."""
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        files = self.files(partition)
+        if not files:
+            return
+        dataset = ds.dataset(files, format="parquet", filesystem=self.filesystem)
+        if batch_ids is not None and "_batch_id" not in dataset.schema.names:
+            raise LakehouseError(
+                f"bronze partition event_date={partition} has no _batch_id column ({files[0]}), so its rows "
+                f"cannot be matched to batches; gate it with --partition instead of --batch"
+            )
+        row_filter = ds.field("_batch_id").isin(batch_ids) if batch_ids is not None else None
+        pending: list[Any] = []
+        size = 0
+        for batch in dataset.to_batches(filter=row_filter, batch_size=min(max_rows, 1 << 17)):
+            if batch.num_rows == 0:
+                continue
+            pending.append(batch)
+            size += batch.num_rows
+            if size >= max_rows:
+                yield pa.Table.from_batches(pending, schema=dataset.schema)
+                pending, size = [], 0
+        if pending:
             yield pa.Table.from_batches(pending, schema=dataset.schema)
-            pending, size = [], 0
-    if pending:
-        yield pa.Table.from_batches(pending, schema=dataset.schema)
 
 
 # --- warehouse --------------------------------------------------------------------------------------------

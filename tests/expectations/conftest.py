@@ -266,3 +266,41 @@ GOLD_SQL = {
 def gate_lake(tmp_path) -> GateLake:
     """An empty lake in a temporary folder, with helpers to fill it."""
     return GateLake(Settings(lake=str(tmp_path / "lake")))
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A moto S3 server on 127.0.0.1, on a free port, for the length of the test session."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_lake(moto_endpoint, monkeypatch):
+    """A lake under s3://gates-lake/lake on the moto server; boto3 finds it through AWS_ENDPOINT_URL."""
+    import boto3
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+    }.items():
+        monkeypatch.setenv(name, value)
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="gates-lake")
+    settings = Settings(lake="s3://gates-lake/lake", aws_endpoint_url=moto_endpoint, aws_region="us-east-1")
+    yield settings, s3
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="gates-lake"):
+        for item in page.get("Contents", []):
+            s3.delete_object(Bucket="gates-lake", Key=item["Key"])
+    s3.delete_bucket(Bucket="gates-lake")
