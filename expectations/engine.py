@@ -167,14 +167,17 @@ class GateEngine:
         index = self.lake.uri("gx", "data_docs", "index.html")
         if self._docs_staging is None:
             return f"file://{index}"
-        try:
-            staging = Path(self._docs_staging)
-            for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-                target = self.lake.uri("gx", "data_docs", str(path.relative_to(staging)))
-                storage_for(target).write_bytes(target, path.read_bytes())
-        finally:
-            shutil.rmtree(self._docs_staging, ignore_errors=True)
+        staging = Path(self._docs_staging)
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            target = self.lake.uri("gx", "data_docs", str(path.relative_to(staging)))
+            storage_for(target).write_bytes(target, path.read_bytes())
         return index
+
+    def close(self) -> None:
+        """Remove the temporary Data Docs folder of an S3 lake, built or not."""
+        if self._docs_staging is not None:
+            shutil.rmtree(self._docs_staging, ignore_errors=True)
+            self._docs_staging = None
 
 
 def _folder_backend(folder: Path) -> dict[str, Any]:

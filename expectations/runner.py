@@ -90,9 +90,12 @@ def run_gate(
         gate = {"bronze": _BronzeGate, "silver": _SilverGate, "gold": _GoldGate}[layer](
             settings, config, engine, run_id, max_rows_per_frame, warehouse, athena is not None
         )
-        result = gate.run(batch_ids, partitions)
-        if docs:
-            result.docs_path = engine.build_docs()
+        try:
+            result = gate.run(batch_ids, partitions)
+            if docs:
+                result.docs_path = engine.build_docs()
+        finally:
+            engine.close()
     result.seconds = time.monotonic() - started
     ops.append(settings.lake_root, "ops_gate_results", result.ops_rows(validated_at=datetime.now(UTC)))
     return result
