@@ -38,3 +38,13 @@
         else 'info'
     end
 {%- endmacro %}
+
+
+{#
+    |value - mean| / stddev of the other readings (given their count n, sum and sum of squares), the
+    stddev floored at `floor` (so that a quiet signal does not make every small step an outlier).
+#}
+{% macro zscore(value, n, total, total_sq, floor) -%}
+    abs({{ value }} - {{ total }} / {{ n }})
+    / greatest(sqrt(greatest(({{ total_sq }} - {{ total }} * {{ total }} / {{ n }}) / ({{ n }} - 1), 0.0)), {{ floor }})
+{%- endmacro %}

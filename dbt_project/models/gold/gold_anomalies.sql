@@ -9,6 +9,7 @@
 {%- set metrics = var('metrics') %}
 {%- set bucket_minutes = var('anomaly_zscore_window_minutes') %}
 {%- set flat_readings = var('anomaly_flatline_min_readings') %}
+{%- set flat_minimum_s = var('anomaly_flatline_min_minutes') * 60.0 %}
 {%- set kinds = ['threshold_breach', 'zscore_outlier', 'rate_of_change', 'flatline'] %}
 {%- set device_series = '(partition by device_id order by event_at, seq)' %}
 
@@ -43,14 +44,13 @@ limits_by_device_type as (
     select
         device_types.device_type,
         device_types.reporting_interval_s,
-        device_types.silence_after_s,
         {%- for metric in metrics %}
-        {%- set last_metric = loop.last %}
         {%- for limit in ['valid_min', 'valid_max', 'alert_min', 'alert_max', 'max_jump'] %}
         max(case when metric_limits.metric = '{{ metric }}' then metric_limits.{{ limit }} end)
-            as {{ metric }}__{{ limit }}{{ ',' if not (loop.last and last_metric) }}
+            as {{ metric }}__{{ limit }},
         {%- endfor %}
         {%- endfor %}
+        device_types.silence_after_s
     from device_types
     left join metric_limits
         on device_types.device_type = metric_limits.device_type
@@ -184,8 +184,9 @@ bucket_sums as (
         {%- for metric in metrics %}
         count({{ metric }}) as {{ metric }}__n,
         sum({{ metric }}) as {{ metric }}__sum,
-        sum({{ metric }} * {{ metric }}) as {{ metric }}__sum_sq{{ ',' if not loop.last }}
+        sum({{ metric }} * {{ metric }}) as {{ metric }}__sum_sq,
         {%- endfor %}
+        count(*) as reading_count
     from bucketed_readings
     group by device_id, bucket_number
 
@@ -199,8 +200,9 @@ neighbourhood_sums as (
         {%- for metric in metrics %}
         sum({{ metric }}__n) as {{ metric }}__n,
         sum({{ metric }}__sum) as {{ metric }}__sum,
-        sum({{ metric }}__sum_sq) as {{ metric }}__sum_sq{{ ',' if not loop.last }}
+        sum({{ metric }}__sum_sq) as {{ metric }}__sum_sq,
         {%- endfor %}
+        sum(reading_count) as reading_count
     from (
         {%- for shift in [-1, 0, 1] %}
         select
@@ -209,8 +211,9 @@ neighbourhood_sums as (
             {%- for metric in metrics %}
             {{ metric }}__n,
             {{ metric }}__sum,
-            {{ metric }}__sum_sq{{ ',' if not loop.last }}
+            {{ metric }}__sum_sq,
             {%- endfor %}
+            reading_count
         from bucket_sums
         {% if not loop.last %}union all{% endif %}
         {%- endfor %}
@@ -219,41 +222,25 @@ neighbourhood_sums as (
 
 ),
 
-scored_readings as (
+neighbourhood_readings as (
 
     select
         bucketed_readings.*,
         limits_by_device_type.reporting_interval_s,
-        limits_by_device_type.silence_after_s,
         {%- for metric in metrics %}
         limits_by_device_type.{{ metric }}__alert_min,
         limits_by_device_type.{{ metric }}__alert_max,
         limits_by_device_type.{{ metric }}__valid_min,
         limits_by_device_type.{{ metric }}__valid_max,
         limits_by_device_type.{{ metric }}__max_jump,
-        case
-            when neighbourhood_sums.{{ metric }}__n - 1 >= 5 and bucketed_readings.{{ metric }} is not null
-                then abs(
-                    bucketed_readings.{{ metric }}
-                    - (neighbourhood_sums.{{ metric }}__sum - bucketed_readings.{{ metric }})
-                    / (neighbourhood_sums.{{ metric }}__n - 1)
-                ) / greatest(
-                    sqrt(greatest(
-                        (
-                            neighbourhood_sums.{{ metric }}__sum_sq
-                            - bucketed_readings.{{ metric }} * bucketed_readings.{{ metric }}
-                            - (neighbourhood_sums.{{ metric }}__sum - bucketed_readings.{{ metric }})
-                            * (neighbourhood_sums.{{ metric }}__sum - bucketed_readings.{{ metric }})
-                            / (neighbourhood_sums.{{ metric }}__n - 1)
-                        ) / (neighbourhood_sums.{{ metric }}__n - 2),
-                        0.0
-                    )),
-                    0.001 * (
-                        limits_by_device_type.{{ metric }}__valid_max - limits_by_device_type.{{ metric }}__valid_min
-                    )
-                )
-        end as {{ metric }}__z{{ ',' if not loop.last }}
+        neighbourhood_sums.{{ metric }}__n - case when bucketed_readings.{{ metric }} is null then 0 else 1 end
+            as {{ metric }}__others_n,
+        neighbourhood_sums.{{ metric }}__sum - coalesce(bucketed_readings.{{ metric }}, 0)
+            as {{ metric }}__others_sum,
+        neighbourhood_sums.{{ metric }}__sum_sq
+        - coalesce(bucketed_readings.{{ metric }} * bucketed_readings.{{ metric }}, 0) as {{ metric }}__others_sum_sq,
         {%- endfor %}
+        limits_by_device_type.silence_after_s
     from bucketed_readings
     inner join limits_by_device_type
         on bucketed_readings.device_type = limits_by_device_type.device_type
@@ -264,6 +251,22 @@ scored_readings as (
 
 ),
 
+scored_readings as (
+
+    select
+        *,
+        {%- for metric in metrics %}
+        case
+            when {{ metric }}__others_n >= 5
+                then {{ zscore(metric, metric ~ '__others_n', metric ~ '__others_sum', metric ~ '__others_sum_sq',
+                               '0.001 * (' ~ metric ~ '__valid_max - ' ~ metric ~ '__valid_min)') }}
+        end as {{ metric }}__z,
+        {%- endfor %}
+        bucket_number as neighbourhood_bucket_number
+    from neighbourhood_readings
+
+),
+
 -- The one window pass: each reading with its predecessors (and its successor's time).
 sequenced_readings as (
 
@@ -271,18 +274,17 @@ sequenced_readings as (
         *,
         lag(event_at) over {{ device_series }} as previous_event_at,
         lag(event_date) over {{ device_series }} as previous_event_date,
-        lead(event_at) over {{ device_series }} as next_event_at,
         {%- for back in range(2, flat_readings + 1) %}
         lag(event_at, {{ back }}) over {{ device_series }} as event_at__{{ back }},
         lag(event_date, {{ back }}) over {{ device_series }} as event_date__{{ back }},
         {%- endfor %}
         {%- for metric in metrics %}
-        {%- set last_metric = loop.last %}
         lag({{ metric }}__z) over {{ device_series }} as {{ metric }}__z__1,
         {%- for back in range(1, flat_readings + 1) %}
-        lag({{ metric }}, {{ back }}) over {{ device_series }} as {{ metric }}__{{ back }}{{ ',' if not (loop.last and last_metric) }}
+        lag({{ metric }}, {{ back }}) over {{ device_series }} as {{ metric }}__{{ back }},
         {%- endfor %}
         {%- endfor %}
+        lead(event_at) over {{ device_series }} as next_event_at
     from scored_readings
 
 ),
@@ -309,7 +311,6 @@ flagged_readings as (
         {%- else %}
         false as is_new,
         {%- endif %}
-        event_at__{{ flat_readings - 1 }} as flat_started_at,
         {%- for metric in metrics %}
         {%- set m = metric %}
         {{ m }},
@@ -353,8 +354,9 @@ flagged_readings as (
             {%- endfor %}
             event_date__{{ flat_readings }} = previous_event_date,
             false
-        ) as {{ m }}__flatline__previous{{ ',' if not loop.last }}
+        ) as {{ m }}__flatline__previous,
         {%- endfor %}
+        event_at__{{ flat_readings - 1 }} as flat_started_at
     from sequenced_readings
 
 ),
@@ -378,8 +380,8 @@ notable_readings as (
 metric_kinds as (
 
     select
-        metric,
-        anomaly_kind
+        metric_kind_pairs.metric,
+        metric_kind_pairs.anomaly_kind
     from (
         values
         {%- for metric in metrics %}
@@ -436,8 +438,9 @@ flagged_points as (
         cross join metric_kinds
     ) as points
     where
+        false
         {%- for kind in kinds %}
-        (anomaly_kind = '{{ kind }}' and {{ flag_condition('point_score', kind) }}){{ ' or' if not loop.last }}
+        or (anomaly_kind = '{{ kind }}' and {{ flag_condition('point_score', kind) }})
         {%- endfor %}
 
 ),
@@ -456,8 +459,7 @@ point_windows as (
         max_by(metric_value, point_score) as peak_value,
         case
             when anomaly_kind = 'flatline'
-                then {{ seconds_between('min(point_started_at)', 'max(event_at)') }}
-                / ({{ var('anomaly_flatline_min_minutes') }} * 60.0)
+                then {{ seconds_between('min(point_started_at)', 'max(event_at)') }} / {{ flat_minimum_s }}
             else max(point_score)
         end as score,
         count(*) + case when anomaly_kind = 'flatline' then {{ flat_readings - 1 }} else 0 end as reading_count,
@@ -475,8 +477,7 @@ point_windows as (
     group by device_id, device_type, site_id, metric, anomaly_kind, event_date, window_number
     having
         anomaly_kind <> 'flatline'
-        or {{ seconds_between('min(point_started_at)', 'max(event_at)') }}
-        >= {{ var('anomaly_flatline_min_minutes') }} * 60
+        or {{ seconds_between('min(point_started_at)', 'max(event_at)') }} >= {{ flat_minimum_s }}
 
 ),
 

@@ -22,9 +22,10 @@ gold_anomalies as (
 -- replayed or demo data set is judged by its own clock, not by the wall clock of the build).
 as_of as (
 
+    {%- set reference_time = var('reference_time', none) %}
     select
         coalesce(
-            {{ timestamp_literal(var('reference_time')) if var('reference_time', none) else 'cast(null as timestamp)' }},
+            {{ timestamp_literal(reference_time) if reference_time else 'cast(null as timestamp)' }},
             max(event_at)
         ) as as_of_at
     from silver_readings
@@ -55,7 +56,7 @@ device_last_seen as (
         max_by(battery_pct, case when battery_pct is not null then event_at end) as battery_pct
 
     from silver_readings
-    where event_at <= (select as_of_at from as_of)
+    where event_at <= (select as_of.as_of_at from as_of)
     group by device_id, device_type, site_id
 
 ),

@@ -66,7 +66,7 @@ hourly_aggregates as (
         max(ingested_at) as last_ingested_at
 
     from metric_values
-    group by 1, 2, 3, 4, 5
+    group by device_id, device_type, site_id, metric, {{ dbt.date_trunc('hour', 'event_at') }}
 
 ),
 
