@@ -81,8 +81,8 @@ def test_a_partition_larger_than_the_frame_limit_is_validated_in_slices_with_the
     silver = pd.concat([silver, silver.iloc[[10]]])  # one duplicate key
     gate_lake.write_warehouse(silver)
 
-    bronze_sliced = run_gate(gate_lake.settings, "bronze", run_id="r", batch_ids=[0], max_rows_per_frame=50)
-    silver_sliced = run_gate(gate_lake.settings, "silver", run_id="r", max_rows_per_frame=50)
+    bronze_sliced = run_gate(gate_lake.settings, "bronze", run_id="r", batch_ids=[0], max_rows_per_frame=100)
+    silver_sliced = run_gate(gate_lake.settings, "silver", run_id="r", max_rows_per_frame=100)
 
     pattern = [o for o in bronze_sliced.results if o.expectation == "device_id_matches_pattern"]
     assert len(pattern) > 1  # one outcome per slice
