@@ -138,25 +138,57 @@ validated_readings as (
 
 ),
 
+-- Most keys have one copy: only keys with several are ranked (a window over all rows would sort them all).
+keys_with_copies as (
+
+    select
+        device_id,
+        event_at,
+        seq
+    from validated_readings
+    group by device_id, event_at, seq
+    having count(*) > 1
+
+),
+
 ranked_readings as (
 
     select
-        *,
-        row_number() over (
-            partition by device_id, event_at, seq
-            order by
-                case when validation_failure is null then 0 else 1 end,
-                ingested_at desc,
-                source_file desc,
-                batch_id desc,
-                {%- for metric in metrics %}
-                {{ metric }} desc nulls last,
-                {%- endfor %}
-                battery_pct desc nulls last,
-                firmware desc nulls last
-        ) as copy_number
-
+        validated_readings.*,
+        cast(1 as bigint) as copy_number
     from validated_readings
+    where not exists (
+        select 1
+        from keys_with_copies
+        where
+            keys_with_copies.device_id = validated_readings.device_id
+            and keys_with_copies.event_at = validated_readings.event_at
+            and keys_with_copies.seq = validated_readings.seq
+    )
+
+    union all
+
+    select
+        validated_readings.*,
+        row_number() over (
+            partition by validated_readings.device_id, validated_readings.event_at, validated_readings.seq
+            order by
+                case when validated_readings.validation_failure is null then 0 else 1 end,
+                validated_readings.ingested_at desc,
+                validated_readings.source_file desc,
+                validated_readings.batch_id desc,
+                {%- for metric in metrics %}
+                validated_readings.{{ metric }} desc nulls last,
+                {%- endfor %}
+                validated_readings.battery_pct desc nulls last,
+                validated_readings.firmware desc nulls last
+        ) as copy_number
+    from validated_readings
+    inner join keys_with_copies
+        on
+            validated_readings.device_id = keys_with_copies.device_id
+            and validated_readings.event_at = keys_with_copies.event_at
+            and validated_readings.seq = keys_with_copies.seq
 
 ),
 

@@ -61,8 +61,7 @@ hourly_aggregates as (
         max(metric_value) as max_value,
         avg(metric_value) as avg_value,
         stddev_samp(metric_value) as stddev_value,
-        {{ percentile('metric_value', 0.5) }} as p50_value,
-        {{ percentile('metric_value', 0.95) }} as p95_value,
+        {{ percentiles('metric_value', [0.5, 0.95]) }} as value_percentiles,
         max(ingested_at) as last_ingested_at
 
     from metric_values
@@ -83,8 +82,8 @@ final as (
         hourly_aggregates.max_value,
         hourly_aggregates.avg_value,
         hourly_aggregates.stddev_value,
-        hourly_aggregates.p50_value,
-        hourly_aggregates.p95_value,
+        hourly_aggregates.value_percentiles[1] as p50_value,
+        hourly_aggregates.value_percentiles[2] as p95_value,
         3600.0 / device_types.reporting_interval_s as expected_count,
         least(
             1.0,
