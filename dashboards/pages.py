@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
+import duckdb
 import pandas as pd
 import streamlit as st
 
@@ -354,7 +355,11 @@ def quality_page(pages: Pages) -> None:
     gates = q.latest_gate_results(data.ops_records("ops_gate_results"))
     failures = q.failed_expectations(data.ops_records("ops_gate_results"))
     runs = q.recent_runs(data.ops_records("ops_runs"))
-    quarantine = q.quarantine_counts(data.lake)
+    try:
+        quarantine = q.quarantine_counts(data.lake)
+    except duckdb.IOException as exc:  # a compaction replaced quarantine files while they were read
+        st.info(f"Quarantine files are being rewritten; reload in a moment ({exc}).")
+        quarantine = pd.DataFrame(columns=["reason", "ingest_date", "lines"])
     try:
         with data.warehouse() as con:
             rejections = q.rejection_counts(con)

@@ -28,13 +28,19 @@ def quicksight_client(region: str | None = None, endpoint_url: str | None = None
     """A boto3 QuickSight client with timeouts and botocore's standard retries for throttling."""
     import boto3
     from botocore.config import Config
+    from botocore.exceptions import NoRegionError
 
     config = Config(
         connect_timeout=min(timeout_s, 10.0),
         read_timeout=timeout_s,
         retries={"max_attempts": 5, "mode": "standard"},
     )
-    return boto3.client("quicksight", region_name=region, endpoint_url=endpoint_url, config=config, **kwargs)
+    try:
+        return boto3.client("quicksight", region_name=region, endpoint_url=endpoint_url, config=config, **kwargs)
+    except NoRegionError as exc:
+        raise DeployError(
+            "no AWS region for QuickSight: pass --region (e.g. --region eu-west-1) or set AWS_REGION"
+        ) from exc
 
 
 def caller_account_id(region: str | None = None, timeout_s: float = 30.0) -> str:

@@ -44,6 +44,7 @@ CHROMIUM_FLAGS = (
     "--window-size=1400,2000",
 )
 PAGE_TIMEOUT_S = 60
+PAUSE_BETWEEN_LOADS_S = 1.0
 
 
 def free_port() -> int:
@@ -291,6 +292,7 @@ class Poller(threading.Thread):
             for path in self.paths:
                 if self._stop_event.is_set():
                     return
+                self._stop_event.wait(PAUSE_BETWEEN_LOADS_S)  # a reader, not a load test: leave the cycles CPU
                 try:
                     self.page.open(path)
                     self.loads += 1

@@ -265,3 +265,13 @@ def test_a_dry_run_prints_every_create_request_and_sends_nothing(capsys):
     assert main(["quicksight", "deploy", "--dry-run", "--account-id", ACCOUNT, "--region", REGION]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert [r["operation"] for r in printed] == [r.operation for r in RESOURCES.create_requests()]
+
+
+def test_without_a_region_the_command_says_how_to_give_one(aws_env, monkeypatch, capsys):
+    from lakehouse.cli import main
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+
+    assert main(["quicksight", "deploy", "--account-id", ACCOUNT]) == 2
+    assert "pass --region (e.g. --region eu-west-1) or set AWS_REGION" in capsys.readouterr().err

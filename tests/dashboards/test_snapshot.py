@@ -117,3 +117,10 @@ def test_a_remote_lake_is_refused_with_the_quicksight_alternative(tmp_path):
 
     with pytest.raises(LakehouseError, match="quicksight deploy"):
         DashboardData(Lake("s3://bucket/lake"), tmp_path / "copies")
+
+
+def test_the_dashboard_command_refuses_a_remote_lake_and_names_the_alternative(capsys):
+    from lakehouse.cli import main
+
+    assert main(["--lake", "s3://bucket/lake", "dashboard"]) == 2
+    assert "use `lakehouse quicksight deploy`" in capsys.readouterr().err
