@@ -1,7 +1,7 @@
 """Run dbt in-process: seeds, staging and silver, then gold, with their tests.
 
 ``transform(settings, "silver")`` builds the seeds, the staging views and the silver tables and runs their
-tests; ``"gold"`` builds the gold tables and their tests; ``None`` builds everything. dbt runs with the
+data tests; ``"gold"`` builds the gold tables and their tests; ``None`` builds everything. dbt runs with the
 repository's ``dbt_project`` as project and profiles directory, the target named by
 ``settings.dbt_target`` and ``LAKEHOUSE_LAKE`` set to the lake root, so the models read
 ``<lake>/bronze/readings`` and (target ``local``) write ``<lake>/warehouse.duckdb``.
@@ -46,8 +46,9 @@ class ModelRun:
 class TransformResult:
     success: bool
     seconds: float
-    models: list[ModelRun] = field(default_factory=list)
+    models: list[ModelRun] = field(default_factory=list)  # models, seeds and snapshots
     failures: list[str] = field(default_factory=list)
+    tests: list[ModelRun] = field(default_factory=list)  # data tests and unit tests, named as dbt names them
 
     def model(self, name: str) -> ModelRun:
         for run in self.models:
@@ -63,6 +64,7 @@ def dbt_args(
     full_refresh: bool = False,
     vars: dict[str, Any] | None = None,
     select: str | None = None,
+    unit_tests: bool = False,
     command: str = "build",
 ) -> list[str]:
     """The dbt command line that :func:`transform` runs (also handy to print for a user)."""
@@ -77,6 +79,8 @@ def dbt_args(
         args += ["--select", selection]
     if full_refresh and command in ("build", "run", "seed"):
         args.append("--full-refresh")
+    if not unit_tests and command in ("build", "test"):
+        args += ["--exclude-resource-type", "unit_test"]
     return args
 
 
@@ -87,12 +91,16 @@ def transform(
     full_refresh: bool = False,
     vars: dict[str, Any] | None = None,
     select: str | None = None,
+    unit_tests: bool = False,
 ) -> TransformResult:
     """Build a layer with ``dbt build`` in this process; see the module docstring.
 
     ``select`` (a dbt selection such as ``"silver_readings+"``) replaces the layer's own selection.
     ``vars`` are passed to dbt (``reference_time``, ``lookback_days``, ...); ``future_tolerance_s``
-    comes from the settings unless ``vars`` overrides it.
+    comes from the settings unless ``vars`` overrides it. Data tests always run; dbt's unit tests
+    (logic on fixed inputs, not the data) only with ``unit_tests=True``, as dbt recommends for
+    production runs: they belong to development and CI (``cd dbt_project && dbt build`` runs them,
+    and so do the tests in tests/dbt).
     """
     lake = settings.lake_root
     if settings.dbt_target == "local" and not lake.is_local:
@@ -100,7 +108,7 @@ def transform(
             f"dbt target 'local' keeps its DuckDB warehouse inside the lake, but the lake {lake.root} is "
             f"not a local folder; use --target athena for an s3:// lake, or a local --lake"
         )
-    args = dbt_args(settings, layer, full_refresh=full_refresh, vars=vars, select=select)
+    args = dbt_args(settings, layer, full_refresh=full_refresh, vars=vars, select=select, unit_tests=unit_tests)
     started = time.perf_counter()
     with _environment(LAKEHOUSE_LAKE=lake.root):
         result = _invoke(args)
@@ -137,23 +145,22 @@ def _release_duckdb() -> None:
 
 def _summarise(result: Any, seconds: float) -> TransformResult:
     models: list[ModelRun] = []
+    tests: list[ModelRun] = []
     failures: list[str] = []
     node_results = getattr(result.result, "results", None) or []
     for node_result in node_results:
         node = node_result.node
         status = str(node_result.status.value if hasattr(node_result.status, "value") else node_result.status)
         message = node_result.message
-        if node.resource_type in _BUILT_RESOURCE_TYPES:
-            rows = (node_result.adapter_response or {}).get("rows_affected")
-            models.append(
-                ModelRun(
-                    name=node.name,
-                    status=status,
-                    rows_affected=rows if isinstance(rows, int) and rows >= 0 else None,
-                    seconds=round(float(node_result.execution_time or 0.0), 3),
-                    message=message,
-                )
-            )
+        rows = (node_result.adapter_response or {}).get("rows_affected")
+        run = ModelRun(
+            name=node.name,
+            status=status,
+            rows_affected=rows if isinstance(rows, int) and rows >= 0 else None,
+            seconds=round(float(node_result.execution_time or 0.0), 3),
+            message=message,
+        )
+        (models if node.resource_type in _BUILT_RESOURCE_TYPES else tests).append(run)
         if status in _FAILED_STATUSES:
             kind = node.resource_type
             detail = message or "failed"
@@ -164,7 +171,9 @@ def _summarise(result: Any, seconds: float) -> TransformResult:
         failures.append(f"dbt did not finish: {result.exception}")
     if not result.success and not failures:
         failures.append("dbt reported failure without a failing node; see dbt's output above and dbt_project/logs")
-    return TransformResult(success=bool(result.success), seconds=round(seconds, 3), models=models, failures=failures)
+    return TransformResult(
+        success=bool(result.success), seconds=round(seconds, 3), models=models, failures=failures, tests=tests
+    )
 
 
 @contextmanager

@@ -235,7 +235,7 @@ def write_small_fleet(lake: Path) -> DirtyFleet:
 def small_fleet(tmp_path_factory: pytest.TempPathFactory) -> tuple[BuiltLake, DirtyFleet]:
     lake = tmp_path_factory.mktemp("lake")
     fleet = write_small_fleet(lake)
-    built = build(lake)
+    built = build(lake, unit_tests=True)
     assert built.result.success, built.result.failures
     return built, fleet
 

@@ -79,7 +79,9 @@ def test_every_model_compiles_for_athena_and_parses_as_athena_sql(aws, tmp_path)
     models = sorted((DBT_PROJECT_DIR / "models").rglob("*.sql"))
     compiled = sorted(
         # data tests compile into folders named after their .yml file
-        p for p in (target_path / "compiled" / "lakehouse" / "models").rglob("*.sql") if not p.parent.suffix
+        p
+        for p in (target_path / "compiled" / "lakehouse" / "models").rglob("*.sql")
+        if not p.parent.suffix
     )
     assert [p.name for p in compiled] == sorted(p.name for p in models)
     for path in compiled:

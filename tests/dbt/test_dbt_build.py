@@ -142,6 +142,24 @@ def test_a_failing_model_is_reported_without_raising(lake_builder):
     assert any("stg_bronze__readings" in failure for failure in built.result.failures), built.result.failures
 
 
+def test_the_unit_tests_run_and_pass_when_asked_for(small_fleet):
+    built, _ = small_fleet
+    unit_tests = [t for t in built.result.tests if t.name.startswith("test_")]
+    assert len(unit_tests) >= 12
+    assert {t.status for t in unit_tests} == {"pass"}
+    assert any(t.name == "test_late_data_re_aggregates_exactly_the_hours_it_falls_in" for t in unit_tests)
+
+
+def test_a_production_transform_leaves_the_unit_tests_out(bronze, tmp_path):
+    bronze.write(tmp_path, bronze.series(2, bronze.DAY_1, 10, 10), batch_id=0, ingested_at=bronze.DAY_1.replace(hour=1))
+    from lakehouse.config import Settings
+    from orchestration.transform import transform
+
+    result = transform(Settings.load(env={}, lake=str(tmp_path)), "silver")
+    assert result.success, result.failures
+    assert result.tests and not [t for t in result.tests if t.name.startswith("test_")]
+
+
 def test_every_model_runs_and_reports_its_status(small_fleet):
     built, _ = small_fleet
     names = {m.name for m in built.result.models}
