@@ -19,6 +19,8 @@ from lakehouse.lake import Lake
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+# Which readings of a consenting customer the STEDI curation keeps (dbt var `consent_policy`).
+CONSENT_POLICIES = ("since_consent", "any_time")
 
 
 class ConfigError(ValueError):
@@ -55,6 +57,15 @@ class Settings:
     # AWS endpoint override (a local moto server, a VPC endpoint); None uses the AWS default.
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
+    # STEDI curation (dbt models/trusted and models/curated): which readings of a customer who agreed to
+    # share data for research may be used: "since_consent" (default; readings at or after the consent
+    # time) or "any_time" (all readings of a consenting customer).
+    consent_policy: str = "since_consent"
+    # Salt of the customer key hashed into curated tables (sha256 of salt + lower(email)). Keep it out of
+    # the repository: set LAKEHOUSE_PII_SALT (e.g. from a secrets manager). Unset on a local lake, the
+    # first transform writes a random one to <lake>/_secrets/pii_salt (orchestration.transform.pii_salt);
+    # on an S3 lake the curated models refuse to build without it. Never printed (repr=False).
+    pii_salt: str | None = field(default=None, repr=False)
     config_file: str | None = field(default=None, compare=False)
 
     @property
@@ -127,6 +138,11 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(f"dbt_target '{settings.dbt_target}' is not one of: local, athena")
     if settings.alert_min_severity not in ("info", "warning", "critical"):
         raise ConfigError(f"alert_min_severity '{settings.alert_min_severity}' is not one of: info, warning, critical")
+    if settings.consent_policy not in CONSENT_POLICIES:
+        raise ConfigError(
+            f"consent_policy '{settings.consent_policy}' is not one of: {', '.join(CONSENT_POLICIES)} "
+            f"(set LAKEHOUSE_CONSENT_POLICY or consent_policy in lakehouse.toml)"
+        )
     if not 0 <= settings.max_quarantine_share <= 1:
         raise ConfigError(f"max_quarantine_share {settings.max_quarantine_share} must be between 0 and 1")
     Lake(settings.lake)  # raises on a lake URI we cannot use

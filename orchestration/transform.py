@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,7 +73,11 @@ def dbt_args(
         raise ValueError(f"layer '{layer}' is not one of {sorted(LAYER_SELECTION)} (or None for everything)")
     project = str(DBT_PROJECT_DIR)
     args = [command, "--project-dir", project, "--profiles-dir", project, "--target", settings.dbt_target]
-    all_vars = {"future_tolerance_s": settings.future_tolerance_s, **(vars or {})}
+    all_vars = {
+        "future_tolerance_s": settings.future_tolerance_s,
+        "consent_policy": settings.consent_policy,
+        **(vars or {}),
+    }
     args += ["--vars", json.dumps(all_vars, sort_keys=True, default=str)]
     selection = select or (LAYER_SELECTION[layer] if layer else None)
     if selection:
@@ -110,10 +115,44 @@ def transform(
         )
     args = dbt_args(settings, layer, full_refresh=full_refresh, vars=vars, select=select, unit_tests=unit_tests)
     started = time.perf_counter()
-    with _environment(LAKEHOUSE_LAKE=lake.root):
+    # The salt reaches dbt only as an environment variable (read by env_var in macros/stedi), never as a var.
+    with _environment(LAKEHOUSE_LAKE=lake.root, LAKEHOUSE_PII_SALT=pii_salt(settings)):
         result = _invoke(args)
     seconds = time.perf_counter() - started
     return _summarise(result, seconds)
+
+
+def pii_salt(settings: Settings) -> str | None:
+    """The salt of the curated tables' customer key (models/curated; dbt reads env LAKEHOUSE_PII_SALT).
+
+    ``Settings.pii_salt`` when set. Otherwise, on a local lake, ``<lake>/_secrets/pii_salt``, written with
+    a random value (mode 0600) the first time: the demo and local runs need no setup, the salt stays with
+    the lake it protects and never enters the repository. On an S3 lake without the setting: None, and
+    the curated models fail with a message saying how to set it (a salt must not be invented there,
+    where other machines and later runs would hash with another one).
+    """
+    if settings.pii_salt:
+        return settings.pii_salt
+    lake = settings.lake_root
+    if not lake.is_local:
+        return None
+    path = lake.local_path("_secrets", "pii_salt")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process wrote it first: use theirs
+            pass
+        else:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_hex(32) + "\n")
+    salt = path.read_text().strip()
+    if not salt:
+        raise LakehouseError(
+            f"the PII salt file {path} is empty; delete it to have a new random salt written (curated tables "
+            f"built with the old salt then get new customer keys), or set LAKEHOUSE_PII_SALT"
+        )
+    return salt
 
 
 def _invoke(args: list[str]):
@@ -177,10 +216,14 @@ def _summarise(result: Any, seconds: float) -> TransformResult:
 
 
 @contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """Set environment variables for dbt's env_var() while it runs, and restore them afterwards."""
+def _environment(**values: str | None) -> Iterator[None]:
+    """Set environment variables for dbt's env_var() while it runs (None: unset), and restore them afterwards."""
     saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     try:
         yield
     finally:
