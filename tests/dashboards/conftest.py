@@ -241,7 +241,24 @@ class Page:
         return values
 
     def table(self, key: str) -> list[list[str]]:
-        """The rows (header first) of the st.table inside the element with ``key``."""
+        """The rows (header first) of the st.table inside the element with ``key``, once it has rows.
+
+        Waits for the table because a busy machine may report the script idle a moment before the
+        browser has drawn the last elements it sent; a table that never comes fails with the page's
+        text, so the failure says what the page showed instead."""
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        try:
+            WebDriverWait(self.driver, PAGE_TIMEOUT_S / 2, poll_frequency=0.2).until(
+                lambda _driver: self.find(f".st-key-{key} table tr td")
+            )
+        except TimeoutException:
+            body = self.driver.find_element("css selector", "body").text
+            raise AssertionError(
+                f"no table with key {key} on {self.driver.current_url}; errors {self.errors()}; the page shows:\n"
+                f"{body[:3000]}"
+            ) from None
         rows = []
         for tr in self.find(f".st-key-{key} table tr"):
             cells = tr.find_elements("css selector", "th, td")
