@@ -3,6 +3,7 @@
 Every path in the project is built here, so the layout is written down once:
 
     landing/readings/YYYY/MM/DD/HH/*.json   newline-delimited JSON, as Firehose delivers it
+    landing/<source>/**/*.json              other sources (lakehouse/sources.py), e.g. customer
     bronze/readings/event_date=D/*.parquet  Spark's bronze, one folder per event date
     quarantine/readings/ingest_date=D/      landing lines that failed parsing or the contract
     _checkpoints/<job>/                     Spark Structured Streaming checkpoints
@@ -67,6 +68,17 @@ class Lake:
     @property
     def quarantine_readings(self) -> str:
         return self.uri("quarantine", "readings")
+
+    # Other sources (lakehouse/sources.py) have the same layout under their own name; landing(
+    # "readings") is landing_readings, and so on.
+    def landing(self, source: str) -> str:
+        return self.uri("landing", source)
+
+    def bronze(self, source: str) -> str:
+        return self.uri("bronze", source)
+
+    def quarantine(self, source: str) -> str:
+        return self.uri("quarantine", source)
 
     def checkpoint(self, job: str) -> str:
         return self.uri("_checkpoints", job)
