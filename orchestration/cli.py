@@ -61,6 +61,75 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     schedule.add_argument("--backoff", type=float, default=5.0, metavar="SECONDS", help="first retry delay (default 5)")
     schedule.set_defaults(handler=_schedule)
 
+    stream = subparsers.add_parser(
+        "stream",
+        help="continuous mode: bronze every few seconds, silver and gold in dbt micro-cycles",
+        formatter_class=_FMT,
+        description=(
+            "Keep the lake fresh until stopped. The bronze job runs as a streaming query with a processing-\n"
+            "time trigger (--interval); whenever it has published new batches, a micro-cycle runs at most\n"
+            "every --dbt-every: gate bronze (the new batches), silver, gate, gold, gate, as in `lakehouse run`,\n"
+            "recorded in <lake>/ops/ops_runs/ (mode stream). Micro-cycles build the models only; the seeds\n"
+            "(registry, limits) are reloaded by the first micro-cycle and then every --seeds-every. A failed\n"
+            "gate marks its micro-cycle failed and alerts; the stream keeps running. It holds the lake's cycle\n"
+            "lock the whole time: `lakehouse run`, `schedule` or `backfill` on the same lake wait or refuse.\n"
+            "SIGTERM or Ctrl-C stops the query after its current batch and lets the current dbt step finish."
+        ),
+        epilog="exit codes: 0 stopped cleanly, 2 bad settings or the lake is busy, 4 the bronze query failed\n\n"
+        "examples:\n  lakehouse stream                                  # until Ctrl-C\n"
+        "  lakehouse stream --interval 5s --dbt-every 15s\n"
+        "  lakehouse --lake /data/lake stream --for 1h\n  lakehouse stream --max-cycles 3",
+    )
+    stream.add_argument(
+        "--interval", default="5s", metavar="INTERVAL", help="bronze trigger interval: 5s, 1m, ... (default 5s)"
+    )
+    stream.add_argument(
+        "--dbt-every",
+        default="10s",
+        metavar="INTERVAL",
+        help="at most one micro-cycle per INTERVAL, when bronze has new batches (default 10s)",
+    )
+    stream.add_argument(
+        "--seeds-every", default="1h", metavar="INTERVAL", help="reload the dbt seeds this often (default 1h)"
+    )
+    until = stream.add_mutually_exclusive_group()
+    until.add_argument("--max-cycles", type=int, metavar="N", help="stop after N micro-cycles")
+    until.add_argument("--for", dest="duration", metavar="DURATION", help="stop after DURATION: 90s, 30m, 8h")
+    stream.add_argument(
+        "--retries", type=int, default=1, help="retries of a failed silver/gold step in a micro-cycle (default 1)"
+    )
+    stream.set_defaults(handler=_stream)
+
+    backfill = subparsers.add_parser(
+        "backfill",
+        help="rebuild silver and gold for a range of event dates from bronze",
+        formatter_class=_FMT,
+        description=(
+            "Rebuild silver and gold for the event dates --from..--to (inclusive, UTC) from bronze, and leave\n"
+            "every other date exactly as it is. Use it after changing a silver rule or a seed (metric limits,\n"
+            "unit conversions), for readings that arrived later than the incremental lookback (3 days), or to\n"
+            "repair a damaged range. Every unit of the range is rebuilt whatever the lookback; bronze is not\n"
+            "touched (land new files first with `lakehouse run` or `lakehouse bronze --once`). The rebuilt dates\n"
+            "are gated, alerts go out as after a cycle, and the run is recorded in <lake>/ops/ops_runs/ (mode\n"
+            "backfill, with the range). It takes the lake's cycle lock: never beside a cycle or a stream."
+        ),
+        epilog="exit codes: 0 ok, 2 bad arguments or the lake is busy, 3 a gate failed, 4 a step failed\n\n"
+        "examples:\n  lakehouse backfill --from 2026-03-01 --to 2026-03-07\n"
+        "  lakehouse backfill --from 2026-03-01 --to 2026-03-01 --layers gold   # re-aggregate from silver\n"
+        "  lakehouse --lake /data/lake backfill --from 2026-02-01 --to 2026-02-28 --wait",
+    )
+    backfill.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD", help="first event date")
+    backfill.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD", help="last event date")
+    backfill.add_argument(
+        "--layers",
+        default="silver,gold",
+        help="silver,gold (default) or one of them; gold alone re-aggregates from the silver already there",
+    )
+    backfill.add_argument(
+        "--wait", action="store_true", help="if a cycle or stream holds the lake, queue behind it (default: exit 2)"
+    )
+    backfill.set_defaults(handler=_backfill)
+
     demo = subparsers.add_parser(
         "demo",
         help="simulate a fleet and run one cycle on it, with a table of figures",
@@ -155,6 +224,38 @@ def _schedule(settings, args) -> int:
     reports = run_schedule(settings, options, echo=lambda line: print(line, flush=True))
     failed = sum(1 for r in reports if not r.success)
     print(f"schedule: stopped after {len(reports)} cycle(s), {failed} failed")
+    return 0
+
+
+def _stream(settings, args) -> int:
+    from orchestration.stream import StreamOptions, parse_duration, run_stream
+
+    options = StreamOptions(
+        interval_s=parse_duration(args.interval, "--interval"),
+        dbt_every_s=parse_duration(args.dbt_every, "--dbt-every"),
+        seeds_every_s=parse_duration(args.seeds_every, "--seeds-every"),
+        max_cycles=args.max_cycles,
+        duration_s=parse_duration(args.duration, "--for") if args.duration else None,
+        retries=args.retries,
+    )
+    if options.max_cycles is not None and options.max_cycles < 1:
+        raise LakehouseError(f"--max-cycles {options.max_cycles} must be at least 1")
+    report = run_stream(settings, options, echo=lambda line: print(line, flush=True))
+    print(report.summary(), flush=True)
+    return 0
+
+
+def _backfill(settings, args) -> int:
+    from orchestration.backfill import DateRange, parse_layers, run_backfill
+    from orchestration.cycle import raise_for_failure
+    from orchestration.schedule import cycle_lock
+
+    date_range = DateRange.parse(args.date_from, args.date_to)
+    layers = parse_layers(args.layers)
+    with cycle_lock(settings, wait=args.wait):
+        report = run_backfill(settings, date_range, layers, echo=lambda line: print(line, flush=True))
+    raise_for_failure(report)
+    print(f"backfill {date_range}: ok ({', '.join(layers)}; run {report.run_id})")
     return 0
 
 

@@ -77,16 +77,10 @@ def run_cycle(
     when it says yes the rest of the cycle is skipped, so a signal never cuts a step in half.
     """
     report = CycleReport(run_id=run_id or ops.new_run_id(), started_at=datetime.now(UTC))
-    runner = _CycleRunner(settings, report, echo, spark)
-    for name in STEPS:
-        if not report.failure and should_stop():
-            report.failure = f"stopped by a signal before step '{name}'"
-        if report.failure:
-            report.steps.append(StepResult(name, "skipped", detail=f"skipped: {report.failure}"))
-            continue
-        runner.run_step(name, retries=0 if name.startswith("gate_") else retries, backoff_s=backoff_s)
+    runner = CycleSteps(settings, report, echo, spark)
+    runner.run_steps(STEPS, should_stop=should_stop, retries=retries, backoff_s=backoff_s)
     runner.send_alerts()
-    _record(settings, report)
+    record(settings, report)
     return report
 
 
@@ -100,14 +94,54 @@ def raise_for_failure(report: CycleReport) -> None:
     raise StepFailed(report.failure)
 
 
-class _CycleRunner:
-    def __init__(self, settings: Settings, report: CycleReport, echo: Echo, spark) -> None:
+class CycleSteps:
+    """The steps of a cycle, one method each (``_bronze``, ``_gate_silver``, ...), for ``run_cycle`` and for
+    the other ways of running them (``lakehouse stream``'s micro-cycles, ``lakehouse backfill``).
+
+    ``dbt_vars`` go to every dbt step; ``selection`` replaces a layer's dbt selection (``{"silver": ...}``);
+    ``event_dates`` are the silver gate's partitions (set by the bronze step when it runs);
+    ``gold_partitions`` the gold gate's (None: all of gold).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        report: CycleReport,
+        echo: Echo = print,
+        spark=None,
+        *,
+        dbt_vars: dict[str, Any] | None = None,
+        selection: dict[str, str] | None = None,
+        event_dates: list[str] | None = None,
+        gold_partitions: list[str] | None = None,
+    ) -> None:
         self.settings = settings
         self.report = report
         self.echo = echo
         self.spark = spark
-        self.event_dates: list[str] = []
+        self.dbt_vars = dbt_vars
+        self.selection = selection or {}
+        self.event_dates: list[str] = list(event_dates or [])
+        self.gold_partitions = gold_partitions
         self.gate_failures: list[dict] = []
+
+    def run_steps(
+        self,
+        steps: tuple[str, ...] | list[str],
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        retries: int = 0,
+        backoff_s: float = 5.0,
+    ) -> CycleReport:
+        """Run ``steps`` in order; after a failure (or when ``should_stop`` says so) the rest are skipped."""
+        for name in steps:
+            if not self.report.failure and should_stop():
+                self.report.failure = f"stopped by a signal before step '{name}'"
+            if self.report.failure:
+                self.report.steps.append(StepResult(name, "skipped", detail=f"skipped: {self.report.failure}"))
+                continue
+            self.run_step(name, retries=0 if name.startswith("gate_") else retries, backoff_s=backoff_s)
+        return self.report
 
     def send_alerts(self) -> None:
         """Failed gates always; new anomalies once gold passed its gate. A sink that fails is reported
@@ -185,12 +219,12 @@ class _CycleRunner:
         return self._gate("silver", partitions=self.event_dates or None)
 
     def _gate_gold(self) -> StepResult:
-        return self._gate("gold")
+        return self._gate("gold", partitions=self.gold_partitions)
 
     def _transform(self, layer: str) -> StepResult:
         from orchestration.transform import transform
 
-        result = transform(self.settings, layer)
+        result = transform(self.settings, layer, vars=self.dbt_vars, select=self.selection.get(layer))
         if not result.success:
             return StepResult(layer, "failed", detail="dbt: " + "; ".join(result.failures))
         counts = layer_counts(self.settings)
@@ -250,9 +284,14 @@ def layer_counts(settings: Settings) -> dict[str, int]:
     return counts
 
 
-def _record(settings: Settings, report: CycleReport) -> None:
+def record(settings: Settings, report: CycleReport, mode: str = "cycle", **extra: Any) -> None:
+    """Append the report's steps to ``ops_runs``: one row per step, with the run's ``mode`` (cycle, stream,
+    backfill), the bronze batches it covered and any ``extra`` fields (a backfill's range)."""
     rows = [
         {
+            **extra,
+            "mode": mode,
+            "bronze_batch_ids": report.bronze_batch_ids,
             "run_id": report.run_id,
             "step": s.step,
             "status": s.status,

@@ -85,7 +85,9 @@
       every target row with every new row of its unit, which is quadratic in the unit's size;
     - with config `row_id`, the model may also emit *scope rows*, one per rebuilt unit, whose row_id is
       null: their unit is cleared but they are not inserted. So a unit left without any row (late data
-      filled a gap: its data_gap anomaly must go) is cleared too.
+      filled a gap: its data_gap anomaly must go) is cleared too;
+    - during a backfill (vars backfill_from / backfill_to, see backfill.sql) every row of the range's
+      event dates is cleared, in the same statement (the models have an `event_date` column).
     Athena has no row-level delete on Hive tables and overwrites whole partitions instead (see
     incremental_config), where scope rows are not emitted.
 #}
@@ -101,11 +103,16 @@
     {%- endif -%}
     {%- set unit_key = [unit_key] if unit_key is string else unit_key -%}
     {%- set dest_cols_csv = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set backfill = backfill_range() %}
     delete from {{ target }} as target_rows
     where exists (
         select 1 from {{ source }} as source_rows
         where {% for key in unit_key %}source_rows.{{ key }} = target_rows.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
-    );
+    )
+    {%- if backfill %}
+    -- A backfill replaces every unit of its date range, also those it leaves without rows.
+    or {{ in_backfill_range('target_rows.event_date', backfill) }}
+    {%- endif %};
 
     insert into {{ target }} ({{ dest_cols_csv }})
     select {{ dest_cols_csv }} from {{ source }}

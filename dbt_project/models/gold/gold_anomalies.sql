@@ -6,6 +6,7 @@
     comes from ten-minute bucket sums (a GROUP BY, no sliding window). Only flagged readings are turned
     into long (metric, kind) rows, and grouped into windows.
 -#}
+{%- set backfill = backfill_range() if is_incremental() else none %}
 {%- set metrics = var('metrics') %}
 {%- set bucket_minutes = var('anomaly_zscore_window_minutes') %}
 {%- set flat_readings = var('anomaly_flatline_min_readings') %}
@@ -58,7 +59,50 @@ limits_by_device_type as (
 
 ),
 
-{% if is_incremental() -%}
+{% if backfill -%}
+
+-- A backfill: the windows of every device-day of the range, from the readings of the range and of one day
+-- on each side (lags, gaps and z-score neighbourhoods reach across midnight), plus each device's last
+-- reading before that (the start of a data_gap ending in the range).
+previous_readings as (
+
+    select
+        silver_readings.device_id,
+        max(silver_readings.event_at) as event_at
+    from silver_readings
+    where silver_readings.event_date < cast({{ dbt.dateadd('day', -1, "cast('" ~ backfill['from'] ~ "' as date)") }} as date)
+    group by silver_readings.device_id
+
+),
+
+readings as (
+
+    select silver_readings.*
+    from silver_readings
+    where {{ in_backfill_range('silver_readings.event_date', backfill, days_before=1, days_after=1) }}
+
+    union all
+
+    select silver_readings.*
+    from silver_readings
+    inner join previous_readings
+        on
+            silver_readings.device_id = previous_readings.device_id
+            and silver_readings.event_at = previous_readings.event_at
+
+),
+
+rejected_to_scan as (
+
+    select rejected_readings.*
+    from rejected_readings
+    where
+        {{ in_backfill_range('rejected_readings.event_date', backfill) }}
+        and rejected_readings.rejection_reason = 'out_of_range'
+
+),
+
+{%- elif is_incremental() -%}
 
 {{ gold_rebuild_window() }}
 
@@ -306,7 +350,7 @@ flagged_readings as (
         silence_after_s,
         {{ seconds_between('previous_event_at', 'event_at') }} / silence_after_s as gap_score,
         coalesce(previous_event_date <> event_date, true) as is_new_day,
-        {%- if is_incremental() %}
+        {%- if is_incremental() and not backfill %}
         ingested_at >= (select rebuild_window.since_ingested_at from rebuild_window) as is_new,
         {%- else %}
         false as is_new,
@@ -602,7 +646,37 @@ all_windows as (
 
 ),
 
-{% if is_incremental() -%}
+{% if backfill -%}
+
+changed_device_days as (
+
+    select
+        readings.device_id,
+        readings.event_date
+    from readings
+    where {{ in_backfill_range('readings.event_date', backfill) }}
+
+    union
+
+    select
+        rejected_to_scan.device_id,
+        rejected_to_scan.event_date
+    from rejected_to_scan
+
+),
+
+windows_to_keep as (
+
+    select all_windows.*
+    from all_windows
+    inner join changed_device_days
+        on
+            all_windows.device_id = changed_device_days.device_id
+            and all_windows.event_date = changed_device_days.event_date
+
+),
+
+{%- elif is_incremental() -%}
 
 changed_device_days as (
 

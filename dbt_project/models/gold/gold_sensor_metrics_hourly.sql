@@ -1,5 +1,7 @@
 {{ config(**incremental_config(unique_key=['device_id', 'hour_at'])) }}
 
+{%- set backfill = backfill_range() if is_incremental() else none %}
+
 with
 
 silver_readings as (
@@ -14,7 +16,18 @@ device_types as (
 
 ),
 
-{% if is_incremental() -%}
+{% if backfill -%}
+
+-- A backfill: every device-hour of the range, re-aggregated (the strategy clears the range first).
+readings_to_aggregate as (
+
+    select silver_readings.*
+    from silver_readings
+    where {{ in_backfill_range('silver_readings.event_date', backfill) }}
+
+),
+
+{%- elif is_incremental() -%}
 
 {{ changed_periods('silver_readings', dbt.date_trunc('hour', 'silver_readings.event_at'), 'hour_at') }}
 

@@ -1,13 +1,17 @@
 {{ config(**incremental_config(unique_key=['event_date', 'device_id'])) }}
 
-{%- set rebuild_dates = silver_dates_to_rebuild(ref('stg_bronze__readings')) if is_incremental() else none %}
+{%- set backfill = backfill_range() if is_incremental() else none %}
+{%- set rebuild_dates = silver_dates_to_rebuild(ref('stg_bronze__readings'))
+    if is_incremental() and not backfill else none %}
 
 with
 
 bronze_readings as (
 
     select * from {{ ref('stg_bronze__readings') }}
-    {%- if rebuild_dates is not none %}
+    {%- if backfill %}
+    where {{ in_backfill_range('event_date', backfill) }}
+    {%- elif rebuild_dates is not none %}
     where event_date in {{ date_list(rebuild_dates) }}
     {%- endif %}
 
@@ -31,7 +35,16 @@ unit_conversions as (
 
 ),
 
-{% if is_incremental() -%}
+{% if backfill -%}
+
+-- A backfill: every device-day of the range, rebuilt from bronze (the strategy clears the range first).
+readings_to_classify as (
+
+    select * from bronze_readings
+
+),
+
+{%- elif is_incremental() -%}
 
 -- Only device-days whose bronze rows are not all classified yet (on Athena: all of a touched date).
 bronze_device_days as (
