@@ -9,6 +9,11 @@ runs, so a batch re-run after a crash reads the same lines and publishes the sam
 doubled. Files of a batch whose publish was cut short are replaced when the batch re-runs. Silver also
 de-duplicates on the event key, so a reader that catches a batch half-published still ends up exact.
 
+Other sources (``lakehouse/sources.py``: customer, accelerometer, step_trainer) go through the same
+publisher, one streaming query each with its own checkpoint (``_checkpoints/bronze_<source>/``), files
+under ``bronze/<source>/`` and manifests under ``_manifests/bronze_<source>/``; a source without a
+landing folder is skipped.
+
 Run locally with ``lakehouse bronze --once``; on a cluster with ``spark-submit spark/bronze_job.py``
 (see the README): the module is its own entry point.
 """
@@ -21,14 +26,17 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
 from lakehouse.lake import Lake
+from lakehouse.sources import SOURCES, SourceContract
 from spark.hadoop_fs import HadoopFS
 from spark.transform import REASON, parse_lines, to_bronze, to_quarantine
 
@@ -36,6 +44,47 @@ JOB = "bronze_readings"
 # Landing files sit four folders deep (YYYY/MM/DD/HH); names starting with "." or "_" are ignored by
 # Spark, which keeps the producers' half-written temporary files out.
 LANDING_GLOB = "*/*/*/*/*.json"
+
+
+@dataclass(frozen=True)
+class Flow:
+    """What one streaming query lands: a landing folder, parsed into bronze and quarantine folders."""
+
+    job: str  # names the checkpoint, the manifests and the staging folder
+    landing: str
+    bronze: str
+    quarantine: str
+    parse: Callable[[DataFrame], DataFrame]
+    to_bronze: Callable[[DataFrame, int, Column], DataFrame]
+    to_quarantine: Callable[[DataFrame, int, Column], DataFrame]
+    landing_glob: str | None = LANDING_GLOB  # None: every *.json in any sub-folder
+
+
+def readings_flow(lake: Lake) -> Flow:
+    return Flow(
+        JOB,
+        lake.landing_readings,
+        lake.bronze_readings,
+        lake.quarantine_readings,
+        parse_lines,
+        to_bronze,
+        to_quarantine,
+    )
+
+
+def source_flow(lake: Lake, contract: SourceContract) -> Flow:
+    from spark.sources import parse_source_lines, to_source_bronze, to_source_quarantine
+
+    return Flow(
+        contract.job,
+        lake.landing(contract.name),
+        lake.bronze(contract.name),
+        lake.quarantine(contract.name),
+        partial(parse_source_lines, contract=contract),
+        lambda parsed, batch_id, ingested_at: to_source_bronze(parsed, contract, batch_id, ingested_at),
+        lambda parsed, batch_id, ingested_at: to_source_quarantine(parsed, contract, batch_id, ingested_at),
+        landing_glob=None,
+    )
 
 
 @dataclass
@@ -54,8 +103,9 @@ class BatchManifest:
 
 @dataclass
 class BronzeReport:
-    batches: list[BatchManifest]
+    batches: list[BatchManifest]  # the readings' batches; the counts below are of readings
     seconds: float
+    sources: dict[str, list[BatchManifest]] = field(default_factory=dict)  # other sources' batches, by name
 
     @property
     def lines(self) -> int:
@@ -87,8 +137,11 @@ def batch_file_prefix(batch_id: int) -> str:
 class BatchPublisher:
     """The ``foreachBatch`` function: parse, stage, publish under batch-addressed names, write the manifest."""
 
-    def __init__(self, spark: SparkSession, lake: Lake, settings: Settings, on_batch=None) -> None:
+    def __init__(
+        self, spark: SparkSession, lake: Lake, settings: Settings, on_batch=None, flow: Flow | None = None
+    ) -> None:
         self.lake = lake
+        self.flow = flow or readings_flow(lake)
         self.settings = settings
         self.fs = HadoopFS(spark, lake.root)
         self.manifests: list[BatchManifest] = []
@@ -97,19 +150,19 @@ class BatchPublisher:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = datetime.now(UTC)
         ingested_at = F.lit(started.replace(tzinfo=None)).cast("timestamp")
-        parsed = parse_lines(batch).persist()
+        parsed = self.flow.parse(batch).persist()
         try:
             counts = parsed.groupBy("_source_file", REASON).count().collect()
             if not counts:
                 return
-            bronze_stage = self.lake.uri("_staging", JOB, f"batch-{batch_id:010d}", "bronze")
-            quarantine_stage = self.lake.uri("_staging", JOB, f"batch-{batch_id:010d}", "quarantine")
-            self.fs.delete(self.lake.uri("_staging", JOB, f"batch-{batch_id:010d}"))
+            bronze_stage = self.lake.uri("_staging", self.flow.job, f"batch-{batch_id:010d}", "bronze")
+            quarantine_stage = self.lake.uri("_staging", self.flow.job, f"batch-{batch_id:010d}", "quarantine")
+            self.fs.delete(self.lake.uri("_staging", self.flow.job, f"batch-{batch_id:010d}"))
 
             bronze_rows = sum(r["count"] for r in counts if r[REASON] is None)
             quarantine_rows = sum(r["count"] for r in counts if r[REASON] is not None)
             if bronze_rows:
-                bronze = to_bronze(parsed, batch_id, ingested_at)
+                bronze = self.flow.to_bronze(parsed, batch_id, ingested_at)
                 files = max(1, self.settings.bronze_files_per_partition)
                 # One shuffle puts each event date's rows in `files` tasks, so a partition gets few files.
                 (
@@ -119,12 +172,12 @@ class BatchPublisher:
                     .parquet(bronze_stage)
                 )
             if quarantine_rows:
-                to_quarantine(parsed, batch_id, ingested_at).coalesce(1).write.mode("overwrite").partitionBy(
+                self.flow.to_quarantine(parsed, batch_id, ingested_at).coalesce(1).write.mode("overwrite").partitionBy(
                     "ingest_date"
                 ).parquet(quarantine_stage)
 
-            published = self._publish(bronze_stage, self.lake.bronze_readings, batch_id)
-            self._publish(quarantine_stage, self.lake.quarantine_readings, batch_id)
+            published = self._publish(bronze_stage, self.flow.bronze, batch_id)
+            self._publish(quarantine_stage, self.flow.quarantine, batch_id)
             reasons = Counter()
             for r in counts:
                 if r[REASON] is not None:
@@ -142,9 +195,10 @@ class BatchPublisher:
                 bronze_files=sorted(f"{p}/{name}" for p, name in published),
             )
             self.fs.write_text(
-                f"{self.lake.manifests(JOB)}/batch-{batch_id:010d}.json", json.dumps(asdict(manifest), indent=1)
+                f"{self.lake.manifests(self.flow.job)}/batch-{batch_id:010d}.json",
+                json.dumps(asdict(manifest), indent=1),
             )
-            self.fs.delete(self.lake.uri("_staging", JOB, f"batch-{batch_id:010d}"))
+            self.fs.delete(self.lake.uri("_staging", self.flow.job, f"batch-{batch_id:010d}"))
             self.manifests.append(manifest)
             if self.on_batch:
                 self.on_batch(manifest)
@@ -170,11 +224,15 @@ class BatchPublisher:
         return published
 
 
-def read_landing(spark: SparkSession, lake: Lake, settings: Settings) -> DataFrame:
+def read_landing(spark: SparkSession, lake: Lake, settings: Settings, flow: Flow | None = None) -> DataFrame:
+    flow = flow or readings_flow(lake)
     reader = spark.readStream.format("text")
     if settings.max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", settings.max_files_per_trigger)
-    return reader.load(f"{lake.landing_readings}/{LANDING_GLOB}").select(
+    if flow.landing_glob is None:
+        reader = reader.option("recursiveFileLookup", "true").option("pathGlobFilter", "*.json")
+    path = flow.landing if flow.landing_glob is None else f"{flow.landing}/{flow.landing_glob}"
+    return reader.load(path).select(
         F.col("value").alias("raw_line"), F.col("_metadata.file_path").alias("_source_file")
     )
 
@@ -186,9 +244,13 @@ def run_bronze(
     interval: str = "10 seconds",
     spark: SparkSession | None = None,
     on_batch=None,
+    on_source_batch: Callable[[str, BatchManifest], None] | None = None,
 ) -> BronzeReport:
     """Land what is in the landing zone (``continuous=False``: trigger availableNow, then stop) or keep
-    landing new files every ``interval`` until stopped (SIGTERM or Ctrl-C finish the current batch)."""
+    landing new files every ``interval`` until stopped (SIGTERM or Ctrl-C finish the current batch).
+
+    Readings always; each source of ``lakehouse.sources.SOURCES`` whose landing folder exists in its own
+    query (``on_source_batch(source, manifest)`` hears of its batches)."""
     from spark.session import build_session
 
     lake = settings.lake_root
@@ -196,25 +258,43 @@ def run_bronze(
     fs = HadoopFS(spark, lake.root)
     fs.mkdirs(lake.landing_readings)
     publisher = BatchPublisher(spark, lake, settings, on_batch=on_batch)
+    publishers = {JOB: publisher}
+    for name, contract in SOURCES.items():
+        if fs.exists(lake.landing(name)):
+            hear = partial(on_source_batch, name) if on_source_batch else None
+            publishers[name] = BatchPublisher(spark, lake, settings, on_batch=hear, flow=source_flow(lake, contract))
     started = time.monotonic()
-    writer = (
-        read_landing(spark, lake, settings)
-        .writeStream.queryName(JOB)
-        .foreachBatch(publisher)
-        .option("checkpointLocation", lake.checkpoint(JOB))
+    queries = []
+    try:
+        for each in publishers.values():
+            writer = (
+                read_landing(spark, lake, settings, each.flow)
+                .writeStream.queryName(each.flow.job)
+                .foreachBatch(each)
+                .option("checkpointLocation", lake.checkpoint(each.flow.job))
+            )
+            writer = writer.trigger(processingTime=interval) if continuous else writer.trigger(availableNow=True)
+            queries.append(writer.start())
+        if continuous:
+            _stop_on_signal(*queries)
+        for query in queries:
+            query.awaitTermination()
+    finally:
+        for query in queries:  # one query failed: do not leave the others running
+            if query.isActive:
+                query.stop()
+    return BronzeReport(
+        batches=publisher.manifests,
+        seconds=time.monotonic() - started,
+        sources={name: p.manifests for name, p in publishers.items() if name != JOB},
     )
-    writer = writer.trigger(processingTime=interval) if continuous else writer.trigger(availableNow=True)
-    query = writer.start()
-    if continuous:
-        _stop_on_signal(query)
-    query.awaitTermination()
-    return BronzeReport(batches=publisher.manifests, seconds=time.monotonic() - started)
 
 
-def _stop_on_signal(query) -> None:
+def _stop_on_signal(*queries) -> None:
     def stop(signum, _frame):
         print(f"bronze: signal {signum}, stopping after the current batch", file=sys.stderr)
-        query.stop()
+        for query in queries:
+            query.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
