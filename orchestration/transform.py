@@ -15,14 +15,17 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lakehouse.config import DBT_PROJECT_DIR, Settings
 from lakehouse.errors import LakehouseError
+from lakehouse.lake import Lake
 
 # What each layer builds, as a dbt selection. Seeds carry the `silver` tag; `+` adds the staging views.
 LAYER_SELECTION = {
@@ -115,44 +118,53 @@ def transform(
         )
     args = dbt_args(settings, layer, full_refresh=full_refresh, vars=vars, select=select, unit_tests=unit_tests)
     started = time.perf_counter()
-    # The salt reaches dbt only as an environment variable (read by env_var in macros/stedi), never as a var.
-    with _environment(LAKEHOUSE_LAKE=lake.root, LAKEHOUSE_PII_SALT=pii_salt(settings)):
+    with (
+        pii_salt_file(settings) as salt_file,
+        _environment(LAKEHOUSE_LAKE=lake.root, LAKEHOUSE_PII_SALT_FILE=salt_file),
+    ):
         result = _invoke(args)
     seconds = time.perf_counter() - started
     return _summarise(result, seconds)
 
 
-def pii_salt(settings: Settings) -> str | None:
-    """The salt of the curated tables' customer key (models/curated; dbt reads env LAKEHOUSE_PII_SALT).
+@contextmanager
+def pii_salt_file(settings: Settings) -> Iterator[str | None]:
+    """The file dbt reads the curated tables' PII salt from while it runs (env LAKEHOUSE_PII_SALT_FILE).
 
-    ``Settings.pii_salt`` when set. Otherwise, on a local lake, ``<lake>/_secrets/pii_salt``, written with
-    a random value (mode 0600) the first time: the demo and local runs need no setup, the salt stays with
-    the lake it protects and never enters the repository. On an S3 lake without the setting: None, and
-    the curated models fail with a message saying how to set it (a salt must not be invented there,
-    where other machines and later runs would hash with another one).
+    The curated STEDI models hash customer e-mails with a secret salt (dbt_project/macros/stedi/pii.sql).
+    dbt must not see the salt itself: anything rendered into SQL lands in its target/ folder, manifest and
+    logs. So the SQL reads a file at query time:
+
+    - ``Settings.pii_salt`` set: a private temporary copy (mode 0600, removed afterwards);
+    - otherwise, on a local lake, ``<lake>/_secrets/pii_salt``, written with a random value the first
+      time (:func:`local_pii_salt`): the demo and local runs need no setup, the salt stays with the lake
+      it protects and never enters the repository;
+    - otherwise (an S3 lake): None. On Athena the models read the Glue table ``<schema>_secrets.pii_salt``.
     """
     if settings.pii_salt:
-        return settings.pii_salt
+        with tempfile.TemporaryDirectory(prefix="lakehouse-pii-") as folder:
+            path = Path(folder) / "pii_salt"
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(settings.pii_salt.strip())
+            yield str(path)
+        return
     lake = settings.lake_root
-    if not lake.is_local:
-        return None
+    yield str(local_pii_salt(lake)) if lake.is_local else None
+
+
+def local_pii_salt(lake: Lake) -> Path:
+    """``<lake>/_secrets/pii_salt``; created with 32 random bytes (hex, mode 0600) when it does not exist."""
     path = lake.local_path("_secrets", "pii_salt")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process wrote it first: use theirs
-            pass
-        else:
-            with os.fdopen(descriptor, "w") as file:
-                file.write(secrets.token_hex(32) + "\n")
-    salt = path.read_text().strip()
-    if not salt:
-        raise LakehouseError(
-            f"the PII salt file {path} is empty; delete it to have a new random salt written (curated tables "
-            f"built with the old salt then get new customer keys), or set LAKEHOUSE_PII_SALT"
-        )
-    return salt
+            return path
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_hex(32) + "\n")
+    return path
 
 
 def _invoke(args: list[str]):

@@ -1,0 +1,57 @@
+{#
+    The bronze rows of one STEDI source (`customer`, `accelerometer`, `step_trainer`), or no rows with
+    the same columns when the lake has no Parquet for it yet: a plain sensor lake has no STEDI folders,
+    and its cycle must still build. `columns` maps each bronze column to its SQL type (for the empty case).
+#}
+{% macro stedi_bronze(table_name, columns) -%}
+    {%- set relation = source('bronze', table_name) -%}
+    {%- if bronze_table_has_files(table_name) -%}
+        select * from {{ relation }}
+    {%- else -%}
+        select
+            {%- for name, type in columns.items() %}
+            cast(null as {{ type }}) as {{ name }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        where false
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#
+    Whether bronze holds Parquet for a source. DuckDB reads the files in place, and a view over a glob that
+    matches nothing fails to create; Athena reads a Glue table, which is simply empty.
+#}
+{% macro bronze_table_has_files(table_name) -%}
+    {{ return(adapter.dispatch('bronze_table_has_files', 'lakehouse')(table_name)) }}
+{%- endmacro %}
+
+{% macro default__bronze_table_has_files(table_name) -%}
+    {{ return(true) }}
+{%- endmacro %}
+
+{% macro duckdb__bronze_table_has_files(table_name) -%}
+    {%- if not execute -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set pattern = env_var('LAKEHOUSE_LAKE', '../lake') ~ '/bronze/' ~ table_name ~ '/*/*.parquet' -%}
+    {%- set found = run_query("select count(*) from glob('" ~ pattern | replace("'", "''") ~ "')") -%}
+    {{ return(found.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+
+{# An epoch-milliseconds bigint as a UTC timestamp. #}
+{% macro timestamp_from_epoch_ms(milliseconds) -%}
+    {{ return(adapter.dispatch('timestamp_from_epoch_ms', 'lakehouse')(milliseconds)) }}
+{%- endmacro %}
+
+{% macro default__timestamp_from_epoch_ms(milliseconds) -%}
+    cast(to_timestamp({{ milliseconds }} / 1000.0) as timestamp)
+{%- endmacro %}
+
+{% macro duckdb__timestamp_from_epoch_ms(milliseconds) -%}
+    epoch_ms(cast({{ milliseconds }} as bigint))
+{%- endmacro %}
+
+{% macro athena__timestamp_from_epoch_ms(milliseconds) -%}
+    cast(from_unixtime({{ milliseconds }} / 1000.0) as timestamp)
+{%- endmacro %}

@@ -1,0 +1,38 @@
+{#- One row per bronze step-trainer reading (duplicates included). -#}
+with
+
+source as (
+
+    {{ stedi_bronze('step_trainer', {
+        'sensor_reading_time_ms': 'bigint',
+        'serial_number': 'varchar',
+        'distance_from_object': 'double',
+        '_rescued_data': 'varchar',
+        '_ingested_at': 'timestamp',
+        '_source_file': 'varchar',
+        '_batch_id': 'bigint',
+        '_schema_version': 'integer',
+        'event_date': 'date',
+    }) }}
+
+),
+
+renamed as (
+
+    select
+        cast(serial_number as varchar) as serial_number,
+        cast(sensor_reading_time_ms as bigint) as sensor_reading_time_ms,
+        {{ timestamp_from_epoch_ms('sensor_reading_time_ms') }} as reading_at,
+        cast(distance_from_object as double) as distance_from_object,
+        cast(_rescued_data as varchar) as rescued_data,
+        cast(_ingested_at as timestamp) as ingested_at,
+        cast(_source_file as varchar) as source_file,
+        cast(_batch_id as bigint) as batch_id,
+        cast(_schema_version as integer) as schema_version,
+        cast(event_date as date) as event_date
+
+    from source
+
+)
+
+select * from renamed
