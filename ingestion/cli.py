@@ -1,5 +1,7 @@
-"""``lakehouse produce`` and ``lakehouse replay``: thin shells over :func:`ingestion.produce.produce` and
-:func:`ingestion.replay.replay`. Heavy imports (numpy, boto3) stay inside the handlers."""
+"""``lakehouse produce``, ``lakehouse replay`` and ``lakehouse ingest-files``: thin shells over
+:func:`ingestion.produce.produce` (or :func:`ingestion.stedi.produce_stedi` with ``--dataset stedi``),
+:func:`ingestion.replay.replay` and :func:`ingestion.ingest_files.ingest_files`. Heavy imports (numpy,
+boto3) stay inside the handlers."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ examples:
   lakehouse produce --duration 1h --rate 50           # real time: 50 readings per second
   lakehouse produce --sink kinesis --stream sensor-readings
   lakehouse produce --sink s3 --s3-uri s3://my-bucket/lake
+  lakehouse produce --dataset stedi --customers 30 --seed 1   # customers, accelerometer, step trainer
 
 dirty kinds (-> where bronze must put them):
 {dirty}
@@ -120,9 +123,82 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     dirty.add_argument("--no-faults", action="store_true", help="inject no faults at all")
     add_sink_arguments(produce)
+    stedi = produce.add_argument_group("dataset")
+    stedi.add_argument(
+        "--dataset",
+        choices=("readings", "stedi"),
+        default="readings",
+        help="readings (default): the sensor fleet above; stedi: a balance-training product's customers, "
+        "phone accelerometer and step-trainer readings (landing/customer, accelerometer, step_trainer) "
+        "with real-world quirks, and its known answers in <lake>/landing/_stedi_answers.json",
+    )
+    stedi.add_argument(
+        "--customers",
+        type=int,
+        default=30,
+        metavar="N",
+        help="with --dataset stedi: number of customers (default 30; --seed and --start apply too)",
+    )
     produce.add_argument("--quiet", action="store_true", help="print only the final report")
     produce.set_defaults(handler=produce_handler)
     _register_replay(subparsers)
+    _register_ingest_files(subparsers)
+
+
+INGEST_FILES_DESCRIPTION = """\
+Copy newline-delimited JSON files of a source (customer, accelerometer, step_trainer) into
+<lake>/landing/<source>/YYYY/MM/DD/HH/, where `lakehouse bronze --once` lands them in bronze/<source>/
+(lines that fail the source's contract go to quarantine/<source>/ with a reason).
+
+Each file is copied whole and atomically (a hidden temporary file and a rename locally, one PUT on an
+s3:// lake), under its name plus a digest of its content: a content that has landed before is never
+copied again, and no landed file is overwritten. Folders are searched recursively for *.json, *.ndjson and
+*.jsonl files. Every path is checked before the first copy."""
+
+INGEST_FILES_EPILOG = """\
+examples:
+  lakehouse ingest-files --source customer exports/customer-1691348231810.json
+  lakehouse ingest-files --source accelerometer exports/accelerometer/       # every *.json below it
+  lakehouse --lake s3://bucket/lake ingest-files --source step_trainer step_trainer/*.json
+"""
+
+
+def _register_ingest_files(subparsers: argparse._SubParsersAction) -> None:
+    from lakehouse.sources import SOURCES
+
+    parser = subparsers.add_parser(
+        "ingest-files",
+        help="copy a source's JSON files into the landing zone (customer, accelerometer, step_trainer)",
+        description=INGEST_FILES_DESCRIPTION,
+        epilog=INGEST_FILES_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--source", required=True, choices=tuple(SOURCES), help="which source the files hold")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to copy")
+    parser.set_defaults(handler=ingest_files_handler)
+
+
+def ingest_files_handler(settings: Settings, args: argparse.Namespace) -> int:
+    from ingestion.ingest_files import ingest_files
+
+    print(ingest_files(settings, args.source, args.paths).summary())
+    return 0
+
+
+def produce_stedi_handler(settings: Settings, args: argparse.Namespace) -> int:
+    from ingestion.stedi import StediConfig, produce_stedi
+
+    if args.sink != "landing":
+        raise LakehouseError(
+            f"--dataset stedi writes files into the lake's landing zone (local or s3://); --sink {args.sink} "
+            f"is for readings. Drop --sink, or use --lake s3://bucket/prefix for S3."
+        )
+    try:
+        config = StediConfig(customers=args.customers, seed=args.seed, **({"start": args.start} if args.start else {}))
+    except ValueError as exc:
+        raise LakehouseError(f"lakehouse produce --dataset stedi: {exc}") from exc
+    print(produce_stedi(settings, config).summary())
+    return 0
 
 
 REPLAY_DESCRIPTION = """\
@@ -304,6 +380,8 @@ def sink_options(args: argparse.Namespace):  # -> SinkOptions (imported lazily)
 
 
 def produce_handler(settings: Settings, args: argparse.Namespace) -> int:
+    if args.dataset == "stedi":
+        return produce_stedi_handler(settings, args)
     from ingestion.produce import produce
     from ingestion.simulator import FleetConfig
 
