@@ -11,6 +11,10 @@ the contract go to <lake>/quarantine/readings/ with the raw line, source file, r
 Nothing is dropped: every landing line is in bronze or in quarantine (each batch's manifest in
 <lake>/_manifests/bronze_readings/ counts them).
 
+Other sources (customer, accelerometer, step_trainer; see lakehouse/sources.py and `lakehouse
+ingest-files`) are landed the same way, each in its own query, from <lake>/landing/<source>/ into
+<lake>/bronze/<source>/ and <lake>/quarantine/<source>/, when their landing folder exists.
+
 The job is a Structured Streaming query with a checkpoint in <lake>/_checkpoints/bronze_readings/: each
 landing file is read exactly once, and a batch that is re-run after a crash replaces its own files.
 """
@@ -89,7 +93,20 @@ def _bronze(settings, args) -> int:
             flush=True,
         )
 
-    report = run_bronze(settings, continuous=args.continuous, interval=parse_interval(args.interval), on_batch=progress)
+    def source_progress(source, manifest) -> None:
+        print(
+            f"bronze {source}: batch {manifest.batch_id}: {manifest.lines:,} lines -> {manifest.bronze_rows:,} "
+            f"bronze, {manifest.quarantine_rows:,} quarantined",
+            flush=True,
+        )
+
+    report = run_bronze(
+        settings,
+        continuous=args.continuous,
+        interval=parse_interval(args.interval),
+        on_batch=progress,
+        on_source_batch=source_progress,
+    )
     if not report.batches:
         print("bronze: no new landing files")
     else:
@@ -100,6 +117,17 @@ def _bronze(settings, args) -> int:
         )
         for reason, count in sorted(report.quarantine_reasons().items()):
             print(f"  quarantined {count:>8,}  {reason}")
+    for source, batches in report.sources.items():
+        if batches:
+            reasons: dict[str, int] = {}
+            for batch in batches:
+                for reason, count in batch.quarantine_reasons.items():
+                    reasons[reason] = reasons.get(reason, 0) + count
+            print(
+                f"bronze {source}: {sum(b.lines for b in batches):,} lines: {sum(b.bronze_rows for b in batches):,} "
+                f"bronze, {sum(b.quarantine_rows for b in batches):,} quarantined"
+                + "".join(f"\n  quarantined {n:>8,}  {reason}" for reason, n in sorted(reasons.items()))
+            )
     return 0
 
 
