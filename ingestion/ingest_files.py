@@ -36,6 +36,7 @@ from lakehouse.sources import get_source
 from lakehouse.storage import LocalStorage, S3Storage, Storage
 
 ACCEPTED_SUFFIXES = (".json", ".ndjson", ".jsonl")
+_ACCEPTED_TEXT = "*.json, *.ndjson or *.jsonl"
 _DIGEST_CHARS = 16
 _LANDED_NAME = re.compile(rf"-([0-9a-f]{{{_DIGEST_CHARS}}})\.json$")
 
@@ -143,7 +144,7 @@ def collect_files(paths: Sequence[str | Path]) -> list[Path]:
         if not path.exists():
             raise LakehouseError(
                 f"{given}: no such file or folder; give a newline-delimited JSON file, or a folder holding "
-                f"{', '.join('*' + s for s in ACCEPTED_SUFFIXES)} files"
+                f"{_ACCEPTED_TEXT} files"
             )
         if path.is_dir():
             found = sorted(
@@ -155,7 +156,7 @@ def collect_files(paths: Sequence[str | Path]) -> list[Path]:
             )
             if not found:
                 raise LakehouseError(
-                    f"{given}: the folder holds no {', '.join('*' + s for s in ACCEPTED_SUFFIXES)} files; "
+                    f"{given}: the folder holds no {_ACCEPTED_TEXT} files; "
                     f"name the files themselves if they have another extension"
                 )
             files.extend(found)
