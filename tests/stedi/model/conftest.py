@@ -25,6 +25,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -205,10 +206,10 @@ class BuiltStedi:
         return sorted(self.query(f"select {columns} from {TABLES[model]}"))
 
 
-def build_stedi(lake: Path, **overrides: Any) -> BuiltStedi:
+def build_stedi(lake: Path, select: str = STEDI_SELECTION, **overrides: Any) -> BuiltStedi:
     """Build the STEDI models (and the staging views under them) on ``lake`` with the real dbt."""
-    settings = Settings.load(env={}, cwd=lake, lake=str(lake), pii_salt=SALT, **overrides)
-    return BuiltStedi(settings, transform(settings, select=STEDI_SELECTION))
+    settings = Settings.load(env={}, cwd=lake, lake=str(lake), **{"pii_salt": SALT, **overrides})
+    return BuiltStedi(settings, transform(settings, select=select))
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +228,9 @@ def any_time(tmp_path_factory: pytest.TempPathFactory) -> BuiltStedi:
     built = build_stedi(lake, consent_policy="any_time")
     assert built.result.success, built.result.failures
     return built
+
+
+@pytest.fixture(scope="session")
+def stedi() -> SimpleNamespace:
+    """The scenario's helpers for the tests: ``salt``, ``at(minutes)``, ``key(email)``, ``build(lake, ...)``."""
+    return SimpleNamespace(salt=SALT, at=at, key=customer_key, build=build_stedi, T0=T0)
