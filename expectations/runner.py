@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from expectations import bronze, gold, silver
+from expectations import bronze, gold, silver, stedi
 from expectations.config import GateConfig, load_gate_config
 from expectations.result import LAYERS, ExpectationOutcome, GateResult, Layer
 from expectations.sources import (
@@ -397,8 +397,18 @@ class _SilverGate(_Gate):
                     for label, lower, upper in slices:
                         sql = build(table, partition, slice_condition("event_at", lower, upper))
                         wh.validate(self, suite, sql, label, observed)
+            self._stedi(wh)
         scope = "batches" if batch_ids is not None else "partitions" if partitions is not None else "all"
         return self.result(scope, dates, batch_ids)
+
+    def _stedi(self, wh) -> None:
+        """The STEDI sources (expectations/stedi.py), whole, when the silver step built their staging views
+        and those hold rows: a lake without STEDI data skips them."""
+        for frame in stedi.frames(wh.table):
+            if not wh.columns(frame.view) or not wh.scalar(f"select count(*) from {wh.table(frame.view)}"):
+                continue
+            self.register(stedi.SUITES[frame.suite](self.config))
+            wh.validate(self, frame.suite, frame.sql, None)
 
     def _choose(self, partitions: list[str] | None, present: list[str], where) -> list[str]:
         if partitions is None:

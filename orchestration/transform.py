@@ -4,7 +4,9 @@
 data tests; ``"gold"`` builds the gold tables and their tests; ``None`` builds everything. dbt runs with the
 repository's ``dbt_project`` as project and profiles directory, the target named by
 ``settings.dbt_target`` and ``LAKEHOUSE_LAKE`` set to the lake root, so the models read
-``<lake>/bronze/readings`` and (target ``local``) write ``<lake>/warehouse.duckdb``.
+``<lake>/bronze/readings`` and (target ``local``) write ``<lake>/warehouse.duckdb``. The STEDI models get
+var ``consent_policy`` from the settings and read their PII salt from the file ``LAKEHOUSE_PII_SALT_FILE``
+names (:func:`pii_salt_file`).
 
 A failing model or test does not raise: the result says ``success=False`` and ``failures`` names each
 failed node with dbt's message. dbt's own progress lines go to standard output as dbt prints them.

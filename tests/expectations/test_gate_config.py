@@ -33,7 +33,7 @@ def _edited_config(tmp_path: Path, old: str, new: str) -> Path:
 
 
 def test_the_shipped_config_gives_every_rule_of_every_suite_a_severity():
-    from expectations import bronze, gold, silver
+    from expectations import bronze, gold, silver, stedi
     from lakehouse.config import Settings
 
     config = load_gate_config(GATES_TOML)
@@ -45,6 +45,7 @@ def test_the_shipped_config_gives_every_rule_of_every_suite_a_severity():
         gold.hourly_suite(config),
         gold.anomalies_suite(config),
         gold.health_suite(config),
+        *(suite(config) for suite in stedi.SUITES.values()),
     ]
 
     suites = [spec.build() for spec in specs]  # raises when a rule has no severity or a key is unknown

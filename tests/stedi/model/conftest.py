@@ -180,6 +180,49 @@ def write_scenario(lake: Path) -> None:
     write_bronze(lake, "step_trainer", [step("SN-B", 25, 225.0)], batch_id=1, ingested_at=later)
 
 
+def write_sensor_readings(lake: Path, count: int = 10) -> None:
+    """A few clean readings of registry device 1 (environmental) in bronze/readings, so that the silver step
+    has the sensor data it always needs: a lake with STEDI and sensor data, as a cycle sees it."""
+    from lakehouse.contract import BRONZE_PARTITION_COLUMN, DEVICE_TYPES, FIELDS, SCHEMA_VERSION
+    from lakehouse.registry import device
+
+    kinds = {"string": pa.string(), "long": pa.int64(), "double": pa.float64(), "timestamp": pa.timestamp("us")}
+    schema = pa.schema(
+        [pa.field(f.name, kinds[f.type]) for f in FIELDS]
+        + [
+            pa.field("_rescued_data", pa.string()),
+            pa.field("_ingested_at", pa.timestamp("us")),
+            pa.field("_source_file", pa.string()),
+            pa.field("_batch_id", pa.int64()),
+            pa.field("_schema_version", pa.int32()),
+        ]
+    )
+    sensor = device(1)
+    typical = {"temperature_c": 21.0, "humidity_pct": 45.0, "pressure_hpa": 1013.0}
+    assert set(DEVICE_TYPES[sensor.device_type]) <= set(typical)
+    start = INGESTED_AT - timedelta(hours=2)
+    rows = [
+        {
+            "device_id": sensor.device_id,
+            "device_type": sensor.device_type,
+            "site_id": sensor.site_id,
+            "event_time": start + timedelta(seconds=30 * i),
+            "seq": i + 1,
+            **{m: typical[m] + (i % 3) * 0.1 for m in DEVICE_TYPES[sensor.device_type]},
+            "battery_pct": 90.0,
+            "firmware": "2.4.1",
+            "_ingested_at": INGESTED_AT,
+            "_source_file": "landing/readings/batch-0.json",
+            "_batch_id": 0,
+            "_schema_version": SCHEMA_VERSION,
+        }
+        for i in range(count)
+    ]
+    folder = Path(Lake(str(lake)).bronze_readings) / f"{BRONZE_PARTITION_COLUMN}={start.date().isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / "part-00000-000.parquet")
+
+
 STEDI_SELECTION = "+tag:stedi"  # the STEDI models and the staging views under them
 TABLES = {
     "customer_trusted": "trusted.customer_trusted",
@@ -233,4 +276,16 @@ def any_time(tmp_path_factory: pytest.TempPathFactory) -> BuiltStedi:
 @pytest.fixture(scope="session")
 def stedi() -> SimpleNamespace:
     """The scenario's helpers for the tests: ``salt``, ``at(minutes)``, ``key(email)``, ``build(lake, ...)``."""
-    return SimpleNamespace(salt=SALT, at=at, key=customer_key, build=build_stedi, T0=T0)
+    return SimpleNamespace(
+        salt=SALT,
+        at=at,
+        key=customer_key,
+        build=build_stedi,
+        T0=T0,
+        write_scenario=write_scenario,
+        write_bronze=write_bronze,
+        write_sensor_readings=write_sensor_readings,
+        customer=customer,
+        accelerometer=accelerometer,
+        step=step,
+    )

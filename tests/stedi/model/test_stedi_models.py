@@ -9,6 +9,7 @@ import re
 import stat
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from lakehouse.config import DBT_PROJECT_DIR, ConfigError, Settings
@@ -268,3 +269,30 @@ def test_a_too_short_salt_stops_the_curated_build_with_how_to_set_it(stedi, sinc
     assert "has 5 characters; use at least 16" in failures
     assert "LAKEHOUSE_PII_stedi.salt" in failures
     assert "short" not in failures  # the salt itself is never shown
+
+
+# --- a lake without STEDI data ---------------------------------------------------------------------------
+
+
+def test_a_lake_without_stedi_data_builds_empty_stedi_tables(tmp_path):
+    settings = Settings.load(env={}, cwd=tmp_path, lake=str(tmp_path))  # no salt configured: the lake gets one
+
+    result = transform(settings, select="+tag:stedi")
+
+    assert result.success, result.failures
+    with duckdb.connect(str(settings.lake_root.warehouse), read_only=True) as con:
+        counts = {
+            table: con.execute(f"select count(*) from {schema}.{table}").fetchone()[0]
+            for schema, table in con.execute(
+                "select table_schema, table_name from information_schema.tables "
+                "where table_schema in ('trusted', 'curated') order by table_name"
+            ).fetchall()
+        }
+    assert counts == {
+        "accelerometer_trusted": 0,
+        "customer_trusted": 0,
+        "customers_curated": 0,
+        "machine_learning_curated": 0,
+        "step_trainer_trusted": 0,
+    }
+    assert (tmp_path / "_secrets" / "pii_salt").exists()
