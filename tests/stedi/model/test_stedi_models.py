@@ -247,7 +247,7 @@ def test_a_local_lake_without_a_configured_salt_gets_a_random_one_once(tmp_path)
 
 
 def test_a_configured_salt_reaches_dbt_through_a_private_file_removed_afterwards(stedi, tmp_path):
-    settings = Settings.load(env={"LAKEHOUSE_PII_stedi.salt": stedi.salt}, lake=str(tmp_path))
+    settings = Settings.load(env={"LAKEHOUSE_PII_SALT": stedi.salt}, lake=str(tmp_path))
     assert stedi.salt not in repr(settings)
     with pii_salt_file(settings) as path:
         assert Path(path).read_text() == stedi.salt
@@ -267,7 +267,7 @@ def test_a_too_short_salt_stops_the_curated_build_with_how_to_set_it(stedi, sinc
     assert not short.result.success
     failures = " ".join(short.result.failures)
     assert "has 5 characters; use at least 16" in failures
-    assert "LAKEHOUSE_PII_stedi.salt" in failures
+    assert "LAKEHOUSE_PII_SALT" in failures
     assert "short" not in failures  # the salt itself is never shown
 
 
