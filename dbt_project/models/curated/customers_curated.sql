@@ -31,11 +31,12 @@ final as (
         customers.research_consent_at,
         {{ consent_policy_column() }}
     from trusted_customers as customers
-    where exists (
-        select 1
-        from trusted_accelerometer as accelerometer
-        where accelerometer.user_email = customers.email
-    )
+    where
+        exists (
+            select 1
+            from trusted_accelerometer as accelerometer
+            where accelerometer.user_email = customers.email
+        )
 
 )
 
