@@ -76,3 +76,17 @@ def test_gate_records_carry_no_personal_data(gated):
     assert records
     text = repr(records)
     assert "@example.com" not in text and "Example" not in text and "8015551212" not in text
+
+
+def test_the_stedi_frames_are_athena_sql_on_the_staging_glue_tables():
+    import sqlglot
+
+    from expectations import stedi as stedi_gate
+    from expectations.athena import AthenaTarget
+
+    target = AthenaTarget(region="eu-west-1", s3_staging_dir="s3://lake-results/athena/")
+    for frame in stedi_gate.frames(target.table):
+        parsed = sqlglot.parse_one(frame.sql, read="athena")
+        tables = {(t.db, t.name) for t in parsed.find_all(sqlglot.exp.Table) if t.name}
+        assert ("lakehouse_staging", frame.view.split(".")[1]) in tables, frame.suite
+        assert all(db == "lakehouse_staging" for db, _ in tables), tables
