@@ -62,9 +62,11 @@ class Settings:
     # time) or "any_time" (all readings of a consenting customer).
     consent_policy: str = "since_consent"
     # Salt of the customer key hashed into curated tables (sha256 of salt + lower(email)). Keep it out of
-    # the repository: set LAKEHOUSE_PII_SALT (e.g. from a secrets manager). Unset on a local lake, the
-    # first transform writes a random one to <lake>/_secrets/pii_salt (orchestration.transform.pii_salt);
-    # on an S3 lake the curated models refuse to build without it. Never printed (repr=False).
+    # the repository: set LAKEHOUSE_PII_SALT (e.g. from a secrets manager). dbt reads it from a private
+    # temporary file at query time, so it never appears in SQL, dbt's artifacts or logs
+    # (orchestration.transform.pii_salt_file). Unset on a local lake: the first transform writes a random
+    # one to <lake>/_secrets/pii_salt. Target athena: the models read the Glue table
+    # <schema>_secrets.pii_salt instead. Never printed (repr=False).
     pii_salt: str | None = field(default=None, repr=False)
     config_file: str | None = field(default=None, compare=False)
 
