@@ -296,3 +296,13 @@ def test_a_lake_without_stedi_data_builds_empty_stedi_tables(tmp_path):
         "step_trainer_trusted": 0,
     }
     assert (tmp_path / "_secrets" / "pii_salt").exists()
+
+
+def test_the_consent_policy_setting_reaches_dbt_as_a_var():
+    import json
+
+    from orchestration.transform import dbt_args
+
+    args = dbt_args(Settings.load(env={"LAKEHOUSE_CONSENT_POLICY": "any_time"}), "gold")
+    assert json.loads(args[args.index("--vars") + 1])["consent_policy"] == "any_time"
+    assert Settings.load(env={}).consent_policy == "since_consent"
