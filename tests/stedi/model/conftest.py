@@ -255,7 +255,7 @@ def build_stedi(lake: Path, select: str = STEDI_SELECTION, **overrides: Any) -> 
     return BuiltStedi(settings, transform(settings, select=select))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # shared by the test modules; tests only read it (or fail to compile)
 def since_consent(tmp_path_factory: pytest.TempPathFactory) -> BuiltStedi:
     lake = tmp_path_factory.mktemp("stedi_since_consent")
     write_scenario(lake)
@@ -264,7 +264,7 @@ def since_consent(tmp_path_factory: pytest.TempPathFactory) -> BuiltStedi:
     return built
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def any_time(tmp_path_factory: pytest.TempPathFactory) -> BuiltStedi:
     lake = tmp_path_factory.mktemp("stedi_any_time")
     write_scenario(lake)
