@@ -1,6 +1,6 @@
 """Specification of `lakehouse backfill`: a date range of silver and gold rebuilt from bronze, nothing else.
 
-The lake: two simulated devices (with faults, so that gold has anomalies) over six days, written as
+The lake: two simulated devices (with faults, so that gold has anomalies), three hours on each of six days, written as
 bronze Parquet with pyarrow (what the Spark job writes), built with the real dbt on DuckDB and gated by
 the real Great Expectations gates.
 """
@@ -116,20 +116,32 @@ def backfilled(tmp_path_factory):
     """Six days built; then the lake damaged inside and outside the range and late bronze rows landed on a
     date inside the range (older than the lookback) and on one outside it; then the range backfilled."""
     settings = Settings(lake=str(tmp_path_factory.mktemp("backfill") / "lake"))
-    start = datetime(2026, 3, 1, tzinfo=UTC)
-    write_bronze(settings, simulated_lines(start, timedelta(days=6), seed=3), batch_id=0, delay=timedelta(minutes=1))
-    built = transform(settings)
+    lines = [
+        line
+        for day in range(1, 7)  # three hours a day (the nights are data gaps)
+        for line in simulated_lines(datetime(2026, 3, day, 9, tzinfo=UTC), timedelta(hours=3), seed=day)
+    ]
+    write_bronze(settings, lines, batch_id=0, delay=timedelta(minutes=1))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "test unit_test")  # dbt's data tests run in the backfill
+        built = transform(settings)
     assert built.success, built.failures
 
     for day in ("2026-03-02", "2026-03-05"):  # one inside the range, one outside
         on_day = f"event_date = date '{day}'"
-        execute(settings, f"delete from silver.silver_classified_readings where {on_day} "
-                          "and device_id = 'env-00001' and hour(event_at) = 3")
+        execute(
+            settings,
+            f"delete from silver.silver_classified_readings where {on_day} "
+            "and device_id = 'env-00001' and hour(event_at) = 3",
+        )
         execute(settings, f"update gold.gold_sensor_metrics_hourly set avg_value = -1 where {on_day}")
         execute(settings, f"update gold.gold_sensor_metrics_daily set reading_count = 0 where {on_day}")
         execute(settings, f"delete from gold.gold_anomalies where {on_day}")
-    execute(settings, "insert into gold.gold_anomalies select * replace ('made-up' as anomaly_id, "
-                      "date '2026-03-03' as event_date) from gold.gold_anomalies limit 1")
+    execute(
+        settings,
+        "insert into gold.gold_anomalies select * replace ('made-up' as anomaly_id, "
+        "date '2026-03-03' as event_date) from gold.gold_anomalies limit 1",
+    )
     # Late readings, sent by a second producer: for 2026-03-02 (beyond the 3-day lookback from 2026-03-06,
     # so a normal incremental run never looks at them) and for 2026-03-05 (outside the range).
     late = [
@@ -163,7 +175,9 @@ def test_backfill_rebuilds_the_range_as_a_full_refresh_would_including_data_olde
 
     copy = Settings(lake=str(Path(settings.lake).parent / "full-refresh"))
     shutil.copytree(Path(settings.lake) / "bronze", Path(copy.lake) / "bronze")
-    full = transform(copy, full_refresh=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "test unit_test")
+        full = transform(copy, full_refresh=True)
     assert full.success, full.failures
     expected = dated_rows(copy, INSIDE)
     for table in TABLES:
