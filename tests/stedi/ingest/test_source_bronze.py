@@ -12,6 +12,7 @@ import pytest
 
 from ingestion.ingest_files import ingest_files
 from ingestion.stedi import StediConfig, produce_stedi
+from lakehouse.cli import main
 from lakehouse.sources import SOURCES
 from spark.bronze_job import run_bronze
 
@@ -230,20 +231,23 @@ def test_each_source_publishes_batch_addressed_files_and_its_own_manifests(lande
     assert report.batches == []  # no readings in this lake
 
 
-def test_a_second_run_lands_only_new_files_of_the_source_that_got_them(spark, landed, tmp_path):
-    # Adds to the shared lake, so it comes after the specs that count its rows.
+def test_lakehouse_bronze_once_lands_only_new_files_of_the_source_that_got_them(landed, tmp_path, capsys):
+    # Adds to the shared lake, so it comes after the specs that count its rows. The command reuses the
+    # session's Spark (getOrCreate).
     settings, _, _ = landed
     extra = tmp_path / "late.json"
-    extra.write_text('{"sensorReadingTime":1655564999000,"serialNumber":"s-late","distanceFromObject":1}\n')
+    extra.write_text(
+        '{"sensorReadingTime":1655564999000,"serialNumber":"s-late","distanceFromObject":1}\n'
+        '{"sensorReadingTime":1655564999000,"serialNumber":"s-late"}\n'
+    )
     ingest_files(settings, "step_trainer", [extra])
 
-    report = run_bronze(settings, spark=spark)
+    assert main(["--lake", settings.lake, "bronze", "--once"]) == 0
 
-    assert {source: [b.lines for b in batches] for source, batches in report.sources.items()} == {
-        "customer": [],
-        "accelerometer": [],
-        "step_trainer": [1],
-    }
+    out = capsys.readouterr().out
+    assert "bronze step_trainer: 2 lines: 1 bronze, 1 quarantined" in out
+    assert "quarantined        1  missing_required:distanceFromObject" in out
+    assert "bronze customer" not in out and "bronze accelerometer" not in out
     late = query(
         f"select serial_number from {bronze(settings.lake_root, 'step_trainer')} where serial_number = 's-late'"
     )
