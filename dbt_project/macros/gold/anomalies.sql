@@ -2,7 +2,8 @@
     When a point's score flags it, per anomaly kind (see gold_anomalies' description):
     threshold_breach past an alert limit (score > 0), zscore_outlier |z| from var anomaly_zscore_threshold,
     rate_of_change a jump beyond the allowed one (score > 1), flatline a run at least the minimum
-    duration (score >= 1).
+    duration (score >= 1); `repeat`, not a kind of its own but what flatlines are made of, a value equal
+    to the previous reading's (score 1).
 #}
 {% macro flag_condition(score, kind) -%}
     {%- if kind == 'threshold_breach' -%}
@@ -11,7 +12,7 @@
         {{ score }} >= {{ var('anomaly_zscore_threshold') }}
     {%- elif kind == 'rate_of_change' -%}
         {{ score }} > 1
-    {%- elif kind == 'flatline' -%}
+    {%- elif kind in ('flatline', 'repeat') -%}
         {{ score }} >= 1
     {%- else -%}
         {{ exceptions.raise_compiler_error("flag_condition: unknown anomaly kind '" ~ kind ~ "'") }}
@@ -47,4 +48,10 @@
 {% macro zscore(value, n, total, total_sq, floor) -%}
     abs({{ value }} - {{ total }} / {{ n }})
     / greatest(sqrt(greatest(({{ total_sq }} - {{ total }} * {{ total }} / {{ n }}) / ({{ n }} - 1), 0.0)), {{ floor }})
+{%- endmacro %}
+
+
+{# The number of the z-score bucket (var anomaly_zscore_window_minutes long, from 1970-01-01) of a timestamp. #}
+{% macro bucket_number(timestamp) -%}
+    cast(floor({{ epoch_ms(timestamp) }} / {{ var('anomaly_zscore_window_minutes') * 60000 }}.0) as bigint)
 {%- endmacro %}

@@ -1,18 +1,22 @@
 {{ config(**replaceable_units_config(unique_key=['device_id', 'event_date'], row_id='anomaly_id')) }}
 
 {#-
-    Shape of the computation, for speed: readings stay wide (one row per reading, a column per metric)
-    through a single window pass that brings each reading's predecessors alongside; the z-score baseline
-    comes from ten-minute bucket sums (a GROUP BY, no sliding window). Only flagged readings are turned
-    into long (metric, kind) rows, and grouped into windows.
+    Shape of the computation, for speed: readings stay as they are (one row per reading, a column per
+    metric) through a single window pass that brings each reading's number and predecessor alongside; the
+    z-score baseline comes from ten-minute bucket sums (a GROUP BY joined back, no sliding window). Only
+    notable readings (few) are turned into long (metric, kind) points; flatlines are runs of repeated
+    values among them, and points of consecutive readings are grouped into windows.
 -#}
 {%- set backfill = backfill_range() if is_incremental() else none %}
 {%- set metrics = var('metrics') %}
 {%- set bucket_minutes = var('anomaly_zscore_window_minutes') %}
 {%- set flat_readings = var('anomaly_flatline_min_readings') %}
 {%- set flat_minimum_s = var('anomaly_flatline_min_minutes') * 60.0 %}
-{%- set kinds = ['threshold_breach', 'zscore_outlier', 'rate_of_change', 'flatline'] %}
+{#- Point kinds: scored per reading and metric; `repeat` (the value of the previous reading again) builds flatlines. #}
+{%- set point_kinds = ['threshold_breach', 'zscore_outlier', 'rate_of_change', 'repeat'] %}
 {%- set device_series = '(partition by device_id order by event_at, seq)' %}
+{%- set metric_series = '(partition by device_id, metric order by event_at, seq)' %}
+{%- set point_series = '(partition by device_id, metric, anomaly_kind order by event_at, seq)' %}
 
 with
 
@@ -70,7 +74,9 @@ previous_readings as (
         silver_readings.device_id,
         max(silver_readings.event_at) as event_at
     from silver_readings
-    where silver_readings.event_date < cast({{ dbt.dateadd('day', -1, "cast('" ~ backfill['from'] ~ "' as date)") }} as date)
+    where
+        silver_readings.event_date
+        < cast({{ dbt.dateadd('day', -1, "cast('" ~ backfill['from'] ~ "' as date)") }} as date)
     group by silver_readings.device_id
 
 ),
@@ -209,30 +215,45 @@ rejected_to_scan as (
 
 {%- endif %}
 
--- zscore_outlier baseline: per device, sums of each metric over ten-minute buckets; a reading's
--- neighbourhood is its bucket and the two next to it, the reading itself left out.
-bucketed_readings as (
+-- The one window pass, over the readings as they are (a column per metric, so one row per reading):
+-- each reading's number in its device's series, its neighbours' times and its predecessor's values.
+sequenced_readings as (
 
     select
-        *,
-        cast(floor({{ epoch_ms('event_at') }} / {{ bucket_minutes * 60000 }}.0) as bigint) as bucket_number
+        device_id,
+        device_type,
+        site_id,
+        event_date,
+        event_at,
+        seq,
+        ingested_at,
+        {%- for metric in metrics %}
+        {{ metric }},
+        lag({{ metric }}) over {{ device_series }} as {{ metric }}__previous,
+        {%- endfor %}
+        row_number() over {{ device_series }} as reading_number,
+        lag(event_at) over {{ device_series }} as previous_event_at,
+        lag(event_date) over {{ device_series }} as previous_event_date,
+        lead(event_at) over {{ device_series }} as next_event_at
     from readings
 
 ),
 
+-- zscore_outlier baseline: per device, sums of each metric over ten-minute buckets; a reading's
+-- neighbourhood is its bucket and the two next to it, the reading itself left out.
 bucket_sums as (
 
     select
         device_id,
-        bucket_number,
+        {{ bucket_number('event_at') }} as bucket_number,
         {%- for metric in metrics %}
         count({{ metric }}) as {{ metric }}__n,
         sum({{ metric }}) as {{ metric }}__sum,
         sum({{ metric }} * {{ metric }}) as {{ metric }}__sum_sq,
         {%- endfor %}
         count(*) as reading_count
-    from bucketed_readings
-    group by device_id, bucket_number
+    from readings
+    group by device_id, {{ bucket_number('event_at') }}
 
 ),
 
@@ -266,155 +287,83 @@ neighbourhood_sums as (
 
 ),
 
-neighbourhood_readings as (
-
-    select
-        bucketed_readings.*,
-        limits_by_device_type.reporting_interval_s,
-        {%- for metric in metrics %}
-        limits_by_device_type.{{ metric }}__alert_min,
-        limits_by_device_type.{{ metric }}__alert_max,
-        limits_by_device_type.{{ metric }}__valid_min,
-        limits_by_device_type.{{ metric }}__valid_max,
-        limits_by_device_type.{{ metric }}__max_jump,
-        neighbourhood_sums.{{ metric }}__n - case when bucketed_readings.{{ metric }} is null then 0 else 1 end
-            as {{ metric }}__others_n,
-        neighbourhood_sums.{{ metric }}__sum - coalesce(bucketed_readings.{{ metric }}, 0)
-            as {{ metric }}__others_sum,
-        neighbourhood_sums.{{ metric }}__sum_sq
-        - coalesce(bucketed_readings.{{ metric }} * bucketed_readings.{{ metric }}, 0) as {{ metric }}__others_sum_sq,
-        {%- endfor %}
-        limits_by_device_type.silence_after_s
-    from bucketed_readings
-    inner join limits_by_device_type
-        on bucketed_readings.device_type = limits_by_device_type.device_type
-    inner join neighbourhood_sums
-        on
-            bucketed_readings.device_id = neighbourhood_sums.device_id
-            and bucketed_readings.bucket_number = neighbourhood_sums.bucket_number
-
-),
-
+-- Per reading and metric: the scores of threshold_breach, zscore_outlier and rate_of_change, and whether
+-- the value repeats the previous reading's (flatlines are runs of repeats, found below).
 scored_readings as (
 
     select
-        *,
-        {%- for metric in metrics %}
-        case
-            when {{ metric }}__others_n >= 5
-                then {{ zscore(metric, metric ~ '__others_n', metric ~ '__others_sum', metric ~ '__others_sum_sq',
-                               '0.001 * (' ~ metric ~ '__valid_max - ' ~ metric ~ '__valid_min)') }}
-        end as {{ metric }}__z,
-        {%- endfor %}
-        bucket_number as neighbourhood_bucket_number
-    from neighbourhood_readings
-
-),
-
--- The one window pass: each reading with its predecessors (and its successor's time).
-sequenced_readings as (
-
-    select
-        *,
-        lag(event_at) over {{ device_series }} as previous_event_at,
-        lag(event_date) over {{ device_series }} as previous_event_date,
-        {%- for back in range(2, flat_readings + 1) %}
-        lag(event_at, {{ back }}) over {{ device_series }} as event_at__{{ back }},
-        lag(event_date, {{ back }}) over {{ device_series }} as event_date__{{ back }},
-        {%- endfor %}
-        {%- for metric in metrics %}
-        lag({{ metric }}__z) over {{ device_series }} as {{ metric }}__z__1,
-        {%- for back in range(1, flat_readings + 1) %}
-        lag({{ metric }}, {{ back }}) over {{ device_series }} as {{ metric }}__{{ back }},
-        {%- endfor %}
-        {%- endfor %}
-        lead(event_at) over {{ device_series }} as next_event_at
-    from scored_readings
-
-),
-
--- Per metric and kind: the point's score, whether it is flagged, whether it starts a new window (the
--- previous reading was not flagged, or was on another day).
-flagged_readings as (
-
-    select
-        device_id,
-        device_type,
-        site_id,
-        event_date,
-        event_at,
-        seq,
-        ingested_at,
-        previous_event_at,
-        next_event_at,
-        silence_after_s,
-        {{ seconds_between('previous_event_at', 'event_at') }} / silence_after_s as gap_score,
-        coalesce(previous_event_date <> event_date, true) as is_new_day,
+        sequenced_readings.device_id,
+        sequenced_readings.device_type,
+        sequenced_readings.site_id,
+        sequenced_readings.event_date,
+        sequenced_readings.event_at,
+        sequenced_readings.seq,
+        sequenced_readings.ingested_at,
+        sequenced_readings.reading_number,
+        sequenced_readings.previous_event_at,
+        sequenced_readings.previous_event_date,
+        sequenced_readings.next_event_at,
+        limits_by_device_type.silence_after_s,
+        {{ seconds_between('sequenced_readings.previous_event_at', 'sequenced_readings.event_at') }}
+        / limits_by_device_type.silence_after_s as gap_score,
         {%- if is_incremental() and not backfill %}
-        ingested_at >= (select rebuild_window.since_ingested_at from rebuild_window) as is_new,
+        sequenced_readings.ingested_at >= (select rebuild_window.since_ingested_at from rebuild_window) as is_new,
         {%- else %}
         false as is_new,
         {%- endif %}
         {%- for metric in metrics %}
-        {%- set m = metric %}
+        {%- set m = 'sequenced_readings.' ~ metric %}
+        {%- set limit = 'limits_by_device_type.' ~ metric ~ '__' %}
+        {%- set sums = 'neighbourhood_sums.' ~ metric ~ '__' %}
         {{ m }},
-        -- threshold_breach
         case
-            when {{ m }} > {{ m }}__alert_max
-                then ({{ m }} - {{ m }}__alert_max) / nullif({{ m }}__valid_max - {{ m }}__alert_max, 0)
-            when {{ m }} < {{ m }}__alert_min
-                then ({{ m }}__alert_min - {{ m }}) / nullif({{ m }}__alert_min - {{ m }}__valid_min, 0)
-        end as {{ m }}__threshold_breach__score,
-        coalesce({{ m }}__1 > {{ m }}__alert_max or {{ m }}__1 < {{ m }}__alert_min, false)
-            as {{ m }}__threshold_breach__previous,
-        -- zscore_outlier
-        {{ m }}__z as {{ m }}__zscore_outlier__score,
-        coalesce({{ m }}__z__1 >= {{ var('anomaly_zscore_threshold') }}, false) as {{ m }}__zscore_outlier__previous,
-        -- rate_of_change
-        abs({{ m }} - {{ m }}__1) / (
-            {{ m }}__max_jump
-            * greatest(1.0, {{ seconds_between('previous_event_at', 'event_at') }} / reporting_interval_s)
-        ) as {{ m }}__rate_of_change__score,
-        coalesce(
-            abs({{ m }}__1 - {{ m }}__2) / (
-                {{ m }}__max_jump
-                * greatest(1.0, {{ seconds_between('event_at__2', 'previous_event_at') }} / reporting_interval_s)
-            ) > 1,
-            false
-        ) as {{ m }}__rate_of_change__previous,
-        -- flatline: this reading ends a run of the same value, within one day, of the minimum length
-        -- (the minimum duration is checked on the whole window, below)
+            when {{ m }} > {{ limit }}alert_max
+                then ({{ m }} - {{ limit }}alert_max)
+                    / nullif({{ limit }}valid_max - {{ limit }}alert_max, 0)
+            when {{ m }} < {{ limit }}alert_min
+                then ({{ limit }}alert_min - {{ m }})
+                    / nullif({{ limit }}alert_min - {{ limit }}valid_min, 0)
+        end as {{ metric }}__threshold_breach__score,
         case
-            when
-                {%- for back in range(1, flat_readings) %}
-                {{ m }}__{{ back }} = {{ m }} and
-                {%- endfor %}
-                event_date__{{ flat_readings - 1 }} = event_date
-                then 1.0
-        end as {{ m }}__flatline__score,
-        coalesce(
-            {%- for back in range(2, flat_readings + 1) %}
-            {{ m }}__{{ back }} = {{ m }}__1 and
-            {%- endfor %}
-            event_date__{{ flat_readings }} = previous_event_date,
-            false
-        ) as {{ m }}__flatline__previous,
+            when {{ sums }}n - 1 >= 5
+                then {{ zscore(
+                    m, '(' ~ sums ~ 'n - 1)', '(' ~ sums ~ 'sum - ' ~ m ~ ')',
+                    '(' ~ sums ~ 'sum_sq - ' ~ m ~ ' * ' ~ m ~ ')',
+                    '0.001 * (' ~ limit ~ 'valid_max - ' ~ limit ~ 'valid_min)'
+                ) }}
+        end as {{ metric }}__zscore_outlier__score,
+        abs({{ m }} - {{ m }}__previous) / (
+            {{ limit }}max_jump
+            * greatest(
+                1.0,
+                {{ seconds_between('sequenced_readings.previous_event_at', 'sequenced_readings.event_at') }}
+                / limits_by_device_type.reporting_interval_s
+            )
+        ) as {{ metric }}__rate_of_change__score,
+        case when {{ m }} = {{ m }}__previous then 1.0 end as {{ metric }}__repeat__score,
         {%- endfor %}
-        event_at__{{ flat_readings - 1 }} as flat_started_at
+        {{ bucket_number('sequenced_readings.event_at') }} as bucket_number
     from sequenced_readings
+    inner join limits_by_device_type
+        on sequenced_readings.device_type = limits_by_device_type.device_type
+    inner join neighbourhood_sums
+        on
+            sequenced_readings.device_id = neighbourhood_sums.device_id
+            and {{ bucket_number('sequenced_readings.event_at') }} = neighbourhood_sums.bucket_number
 
 ),
 
--- Readings that matter from here on (few): flagged for some metric and kind, ending a silence, or new.
+-- Readings that matter from here on (few): flagged for some metric and kind, repeating a value, ending
+-- a silence, or new.
 notable_readings as (
 
     select *
-    from flagged_readings
+    from scored_readings
     where
         gap_score > 1
         or is_new
         {%- for metric in metrics %}
-        {%- for kind in kinds %}
+        {%- for kind in point_kinds %}
         or {{ flag_condition(metric ~ '__' ~ kind ~ '__score', kind) }}
         {%- endfor %}
         {%- endfor %}
@@ -430,7 +379,7 @@ metric_kinds as (
         values
         {%- for metric in metrics %}
         {%- set last_metric = loop.last %}
-        {%- for kind in kinds %}
+        {%- for kind in point_kinds %}
         ('{{ metric }}', '{{ kind }}'){{ ',' if not (loop.last and last_metric) }}
         {%- endfor %}
         {%- endfor %}
@@ -439,7 +388,7 @@ metric_kinds as (
 ),
 
 -- Long form of the flagged points: one row per (reading, metric, kind) that is flagged.
-flagged_points as (
+metric_points as (
 
     select *
     from (
@@ -451,6 +400,9 @@ flagged_points as (
             notable_readings.event_at,
             notable_readings.seq,
             notable_readings.ingested_at,
+            notable_readings.reading_number,
+            notable_readings.previous_event_at,
+            notable_readings.previous_event_date,
             cast(metric_kinds.metric as varchar) as metric,
             cast(metric_kinds.anomaly_kind as varchar) as anomaly_kind,
             case metric_kinds.metric
@@ -460,32 +412,103 @@ flagged_points as (
             end as metric_value,
             case
                 {%- for metric in metrics %}
-                {%- for kind in kinds %}
+                {%- for kind in point_kinds %}
                 when metric_kinds.metric = '{{ metric }}' and metric_kinds.anomaly_kind = '{{ kind }}'
                     then notable_readings.{{ metric }}__{{ kind }}__score
                 {%- endfor %}
                 {%- endfor %}
-            end as point_score,
-            case
-                when metric_kinds.anomaly_kind = 'flatline' then notable_readings.flat_started_at
-                else notable_readings.event_at
-            end as point_started_at,
-            notable_readings.is_new_day or not case
-                {%- for metric in metrics %}
-                {%- for kind in kinds %}
-                when metric_kinds.metric = '{{ metric }}' and metric_kinds.anomaly_kind = '{{ kind }}'
-                    then notable_readings.{{ metric }}__{{ kind }}__previous
-                {%- endfor %}
-                {%- endfor %}
-            end as is_window_start
+            end as point_score
         from notable_readings
         cross join metric_kinds
     ) as points
     where
         false
-        {%- for kind in kinds %}
+        {%- for kind in point_kinds %}
         or (anomaly_kind = '{{ kind }}' and {{ flag_condition('point_score', kind) }})
         {%- endfor %}
+
+),
+
+-- flatline: a reading ending a run of the same value at least flat_readings long, within one day: it and
+-- the flat_readings - 2 readings before it all repeat their predecessor's value. The minimum duration is
+-- checked on the whole window, below.
+flatline_points as (
+
+    select
+        device_id,
+        device_type,
+        site_id,
+        event_date,
+        event_at,
+        seq,
+        ingested_at,
+        reading_number,
+        metric,
+        cast('flatline' as varchar) as anomaly_kind,
+        metric_value,
+        1.0 as point_score,
+        run_started_at as point_started_at
+    from (
+        select
+            *,
+            lag(reading_number, {{ flat_readings - 2 }}) over {{ metric_series }} as run_reading_number,
+            lag(previous_event_at, {{ flat_readings - 2 }}) over {{ metric_series }} as run_started_at,
+            lag(previous_event_date, {{ flat_readings - 2 }}) over {{ metric_series }} as run_started_date
+        from metric_points
+        where anomaly_kind = 'repeat'
+    ) as repeats
+    where
+        run_reading_number = reading_number - {{ flat_readings - 2 }}
+        and run_started_date = event_date
+
+),
+
+flagged_points as (
+
+    select
+        device_id,
+        device_type,
+        site_id,
+        event_date,
+        event_at,
+        seq,
+        ingested_at,
+        reading_number,
+        metric,
+        anomaly_kind,
+        metric_value,
+        point_score,
+        event_at as point_started_at
+    from metric_points
+    where anomaly_kind <> 'repeat'
+
+    union all
+
+    select * from flatline_points
+
+),
+
+-- A point starts a new window unless the reading just before it, on the same day, is a point of the same
+-- metric and kind.
+numbered_points as (
+
+    select
+        *,
+        sum(case when is_window_start then 1 else 0 end) over (
+            partition by device_id, metric, anomaly_kind
+            order by event_at, seq
+            rows between unbounded preceding and current row
+        ) as window_number
+    from (
+        select
+            *,
+            coalesce(
+                lag(reading_number) over {{ point_series }} <> reading_number - 1
+                or lag(event_date) over {{ point_series }} <> event_date,
+                true
+            ) as is_window_start
+        from flagged_points
+    ) as points
 
 ),
 
@@ -508,16 +531,7 @@ point_windows as (
         end as score,
         count(*) + case when anomaly_kind = 'flatline' then {{ flat_readings - 1 }} else 0 end as reading_count,
         max(ingested_at) as last_ingested_at
-    from (
-        select
-            *,
-            sum(case when is_window_start then 1 else 0 end) over (
-                partition by device_id, metric, anomaly_kind
-                order by event_at, seq
-                rows between unbounded preceding and current row
-            ) as window_number
-        from flagged_points
-    ) as numbered
+    from numbered_points
     group by device_id, device_type, site_id, metric, anomaly_kind, event_date, window_number
     having
         anomaly_kind <> 'flatline'
