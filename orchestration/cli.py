@@ -69,9 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Keep the lake fresh until stopped. The bronze job runs as a streaming query with a processing-\n"
             "time trigger (--interval); whenever it has published new batches, a micro-cycle runs at most\n"
             "every --dbt-every: gate bronze (the new batches), silver, gate, gold, gate, as in `lakehouse run`,\n"
-            "recorded in <lake>/ops/ops_runs/ (mode stream). Micro-cycles build the models only; the seeds\n"
-            "(registry, limits) are reloaded by the first micro-cycle and then every --seeds-every. A failed\n"
-            "gate marks its micro-cycle failed and alerts; the stream keeps running. It holds the lake's cycle\n"
+            "recorded in <lake>/ops/ops_runs/ (mode stream). The first micro-cycle, and one every --seeds-every,\n"
+            "is a full one (seeds, every model, dbt's data tests); the others build only the readings' models\n"
+            "and leave the data tests to the GX gates, to stay fast. A failed gate marks its micro-cycle failed\n"
+            "and alerts; the stream keeps running. It holds the lake's cycle\n"
             "lock the whole time: `lakehouse run`, `schedule` or `backfill` on the same lake wait or refuse.\n"
             "SIGTERM or Ctrl-C stops the query after its current batch and lets the current dbt step finish."
         ),
@@ -90,7 +91,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="at most one micro-cycle per INTERVAL, when bronze has new batches (default 10s)",
     )
     stream.add_argument(
-        "--seeds-every", default="1h", metavar="INTERVAL", help="reload the dbt seeds this often (default 1h)"
+        "--seeds-every",
+        default="1h",
+        metavar="INTERVAL",
+        help="a full micro-cycle (seeds, all models, dbt data tests) this often (default 1h)",
     )
     until = stream.add_mutually_exclusive_group()
     until.add_argument("--max-cycles", type=int, metavar="N", help="stop after N micro-cycles")

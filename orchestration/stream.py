@@ -28,6 +28,7 @@ device-day whose bronze rows are not all classified).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import threading
@@ -41,11 +42,15 @@ from lakehouse import ops
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError, StepFailed
 from orchestration.cycle import CycleReport, CycleSteps, Echo, record
-from orchestration.transform import LAYER_SELECTION
 
 MICRO_CYCLE_STEPS = ("gate_bronze", "silver", "gate_silver", "gold", "gate_gold")
-# Micro-cycles without the seeds: silver's models (and the staging view they read), not the seed loads.
-SILVER_MODELS_ONLY = f"{LAYER_SELECTION['silver']},resource_type:model"
+# Between seed loads, a micro-cycle builds only what new readings change: the incremental silver table and
+# the views over it, then the readings' gold models (not the seeds, not other sources' models), without
+# dbt's data tests (the GX gates validate every micro-cycle; the data tests run with the seeds).
+MICRO_SELECTION = {
+    "silver": "silver_classified_readings+,tag:silver",
+    "gold": "silver_classified_readings+,tag:gold",
+}
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -278,7 +283,7 @@ class _MicroCycles:
             report,
             self.echo,
             self.spark,
-            selection=None if with_seeds else {"silver": SILVER_MODELS_ONLY},
+            selection=None if with_seeds else MICRO_SELECTION,
             event_dates=sorted({d for m in batches for d in m.event_dates}),
         )
         self.echo(
@@ -286,12 +291,13 @@ class _MicroCycles:
             + (" (with seeds)" if with_seeds else "")
         )
         try:
-            steps.run_steps(
-                MICRO_CYCLE_STEPS,
-                should_stop=self.stop.is_set,
-                retries=self.options.retries,
-                backoff_s=self.options.backoff_s,
-            )
+            with _dbt_data_tests(with_seeds):
+                steps.run_steps(
+                    MICRO_CYCLE_STEPS,
+                    should_stop=self.stop.is_set,
+                    retries=self.options.retries,
+                    backoff_s=self.options.backoff_s,
+                )
             if with_seeds and report.success:
                 self._seeds_loaded_at = now
             steps.send_alerts()
@@ -352,6 +358,25 @@ class _SignalsOffTheMainThread:
             for signum in data:
                 if signum in self.SIGNALS:
                     self.on_signal(signum)
+
+
+@contextmanager
+def _dbt_data_tests(run: bool) -> Iterator[None]:
+    """Leave dbt's data tests out of the dbt runs in this block unless ``run``: dbt's own
+    DBT_INDIRECT_SELECTION=empty (tests are picked only through the models they test). Only the
+    micro-cycle thread runs dbt in a stream's process."""
+    if run:
+        yield
+        return
+    saved = os.environ.get("DBT_INDIRECT_SELECTION")
+    os.environ["DBT_INDIRECT_SELECTION"] = "empty"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("DBT_INDIRECT_SELECTION", None)
+        else:
+            os.environ["DBT_INDIRECT_SELECTION"] = saved
 
 
 @contextmanager
