@@ -38,8 +38,10 @@ class Settings:
     spark_driver_memory: str = "2g"
     # Bronze: how much landing data one micro-batch takes (None = all that is there).
     max_files_per_trigger: int | None = None
-    # Bronze: Parquet files written per event date and batch (fewer, larger files are better to read).
-    bronze_files_per_partition: int = 1
+    # Bronze: Parquet files written per event date and batch. 0: one per read task holding rows of that
+    # date, no shuffle (fastest; `lakehouse bronze compact` merges small files later); N > 0: at most about
+    # N, at the price of a shuffle of every row.
+    bronze_files_per_partition: int = 0
     # Gates: a share of quarantined lines above this fails the bronze gate.
     max_quarantine_share: float = 0.05
     # Gates and silver: readings further than this in the future are clock skew.

@@ -31,14 +31,24 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
 from lakehouse.lake import Lake
 from lakehouse.sources import SOURCES, SourceContract
 from spark.hadoop_fs import HadoopFS
-from spark.transform import REASON, parse_lines, to_bronze, to_quarantine
+from spark.transform import (
+    BRONZE_FATE,
+    FATE,
+    QUARANTINE_FATE,
+    REASON,
+    parse_lines,
+    quarantine_from_staged,
+    to_bronze,
+    to_quarantine,
+    to_staged,
+)
 
 JOB = "bronze_readings"
 # Landing files sit four folders deep (YYYY/MM/DD/HH); names starting with "." or "_" are ignored by
@@ -58,6 +68,11 @@ class Flow:
     to_bronze: Callable[[DataFrame, int, Column], DataFrame]
     to_quarantine: Callable[[DataFrame, int, Column], DataFrame]
     landing_glob: str | None = LANDING_GLOB  # None: every *.json in any sub-folder
+    # One-pass write (readings): every parsed row shaped for one Parquet write partitioned by
+    # (_fate, event_date), and the staged quarantine rows turned back into quarantine rows. Without them
+    # the publisher caches the parsed batch and writes bronze and quarantine from the cache.
+    stage: Callable[[DataFrame, int, Column], DataFrame] | None = None
+    unstage_quarantine: Callable[[DataFrame], DataFrame] | None = None
 
 
 def readings_flow(lake: Lake) -> Flow:
@@ -69,6 +84,8 @@ def readings_flow(lake: Lake) -> Flow:
         parse_lines,
         to_bronze,
         to_quarantine,
+        stage=to_staged,
+        unstage_quarantine=quarantine_from_staged,
     )
 
 
@@ -140,6 +157,7 @@ class BatchPublisher:
     def __init__(
         self, spark: SparkSession, lake: Lake, settings: Settings, on_batch=None, flow: Flow | None = None
     ) -> None:
+        self.spark = spark
         self.lake = lake
         self.flow = flow or readings_flow(lake)
         self.settings = settings
@@ -150,6 +168,9 @@ class BatchPublisher:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = datetime.now(UTC)
         ingested_at = F.lit(started.replace(tzinfo=None)).cast("timestamp")
+        if self.flow.stage is not None:
+            self._publish_in_one_pass(batch, batch_id, started, ingested_at)
+            return
         parsed = self.flow.parse(batch).persist()
         try:
             counts = parsed.groupBy("_source_file", REASON).count().collect()
@@ -204,6 +225,61 @@ class BatchPublisher:
                 self.on_batch(manifest)
         finally:
             parsed.unpersist()
+
+    def _publish_in_one_pass(self, batch: DataFrame, batch_id: int, started: datetime, ingested_at: Column) -> None:
+        """Parse the batch once and write it once (``Flow.stage``), counting lines on the way through.
+
+        No cache and no counting pass: the counts are observed metrics of the write itself. Without a
+        filter between parse and write, Spark cannot push a filter into the parse and run it once per
+        reference (which it does for ``to_bronze(parse_lines(...))``). The quarantine rows, few, are read
+        back from the staged files and rewritten with the quarantine columns.
+        """
+        batch_stage = self.lake.uri("_staging", self.flow.job, f"batch-{batch_id:010d}")
+        staged_uri, quarantine_stage = f"{batch_stage}/staged", f"{batch_stage}/quarantine"
+        self.fs.delete(batch_stage)
+        observed = Observation(f"{self.flow.job}-batch-{batch_id}")
+        staged = self.flow.stage(self.flow.parse(batch), batch_id, ingested_at).observe(
+            observed,
+            F.count(F.lit(1)).alias("lines"),
+            F.count_if(F.col(FATE) == QUARANTINE_FATE).alias("quarantine_rows"),
+            F.collect_set("_source_file").alias("source_files"),
+        )
+        files = self.settings.bronze_files_per_partition
+        if files > 0:
+            # Few files per event date and batch, at the price of a shuffle.
+            staged = staged.repartition(files * 4, FATE, "event_date")
+        staged.write.mode("overwrite").partitionBy(FATE, "event_date").parquet(staged_uri)
+        counts = observed.get
+        if not counts["lines"]:
+            self.fs.delete(batch_stage)
+            return
+        quarantine_rows = counts["quarantine_rows"]
+        reasons: Counter = Counter()
+        if quarantine_rows:
+            quarantine = self.flow.unstage_quarantine(self.spark.read.parquet(f"{staged_uri}/{FATE}={QUARANTINE_FATE}"))
+            reasons.update({r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()})
+            quarantine.coalesce(1).write.mode("overwrite").partitionBy("ingest_date").parquet(quarantine_stage)
+        published = self._publish(f"{staged_uri}/{FATE}={BRONZE_FATE}", self.flow.bronze, batch_id)
+        self._publish(quarantine_stage, self.flow.quarantine, batch_id)
+        manifest = BatchManifest(
+            batch_id=batch_id,
+            started_at=started.isoformat(),
+            finished_at=datetime.now(UTC).isoformat(),
+            source_files=sorted(counts["source_files"]),
+            lines=counts["lines"],
+            bronze_rows=counts["lines"] - quarantine_rows,
+            quarantine_rows=quarantine_rows,
+            event_dates=sorted({p.split("=", 1)[1] for p, _ in published}),
+            quarantine_reasons=dict(sorted(reasons.items())),
+            bronze_files=sorted(f"{p}/{name}" for p, name in published),
+        )
+        self.fs.write_text(
+            f"{self.lake.manifests(self.flow.job)}/batch-{batch_id:010d}.json", json.dumps(asdict(manifest), indent=1)
+        )
+        self.fs.delete(batch_stage)
+        self.manifests.append(manifest)
+        if self.on_batch:
+            self.on_batch(manifest)
 
     def _publish(self, stage: str, target: str, batch_id: int) -> list[tuple[str, str]]:
         """Move staged files to their batch-addressed names; returns (partition, file name) pairs."""
