@@ -150,6 +150,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--devices", type=int, default=50, help="devices in the fleet (default 50; at most 1000)")
     demo.add_argument("--dirty-rate", type=float, default=0.01, help="share of dirty records, 0..1 (default 0.01)")
     demo.add_argument("--seed", type=int, default=42, help="random seed: same seed, same readings (default 42)")
+    demo.add_argument(
+        "--stedi-customers",
+        type=int,
+        default=30,
+        help="customers of the STEDI balance-training dataset landed beside the fleet, curated into the "
+        "trusted and curated zones (default 30; 0 for none)",
+    )
     demo.set_defaults(handler=_demo)
 
     transform = subparsers.add_parser(
@@ -269,9 +276,16 @@ def _demo(settings, args) -> int:
 
     if not 0 <= args.dirty_rate <= 1:
         raise LakehouseError(f"--dirty-rate {args.dirty_rate} must be between 0 and 1")
-    report = run_demo(
-        settings, DemoOptions(readings=args.readings, devices=args.devices, dirty_rate=args.dirty_rate, seed=args.seed)
+    if args.stedi_customers < 0:
+        raise LakehouseError(f"--stedi-customers {args.stedi_customers} must be 0 or more")
+    options = DemoOptions(
+        readings=args.readings,
+        devices=args.devices,
+        dirty_rate=args.dirty_rate,
+        seed=args.seed,
+        stedi_customers=args.stedi_customers,
     )
+    report = run_demo(settings, options)
     print()
     print(format_stage_table(report))
     print()

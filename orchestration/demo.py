@@ -17,12 +17,14 @@ class DemoOptions:
     dirty_rate: float = 0.01
     seed: int = 42
     start: datetime | None = None
+    stedi_customers: int = 30  # the STEDI dataset's customers landed beside the fleet (0: none)
 
 
 @dataclass
 class DemoReport:
     produce: StepResult
     cycle: CycleReport
+    produce_stedi: StepResult | None = None
 
 
 def run_demo(settings: Settings, options: DemoOptions, echo: Echo = print) -> DemoReport:
@@ -55,21 +57,41 @@ def run_demo(settings: Settings, options: DemoOptions, echo: Echo = print) -> De
         seconds=time.monotonic() - began,
         detail=f"{produced.files} landing file(s)",
     )
+    stedi_step = _produce_stedi(settings, options, echo) if options.stedi_customers else None
     cycle = run_cycle(settings, echo=echo)
-    return DemoReport(produce=produce_step, cycle=cycle)
+    return DemoReport(produce=produce_step, cycle=cycle, produce_stedi=stedi_step)
+
+
+def _produce_stedi(settings: Settings, options: DemoOptions, echo: Echo) -> StepResult:
+    """Land the STEDI dataset (customers, accelerometer, step trainer) for the trusted and curated zones."""
+    from ingestion.stedi import StediConfig, produce_stedi
+
+    echo(f"demo: landing a STEDI dataset of {options.stedi_customers} customers (consent-aware curation)")
+    began = time.monotonic()
+    report = produce_stedi(settings, StediConfig(customers=options.stedi_customers, seed=options.seed))
+    lines = sum(source["lines"] for source in report.answers["landing"].values())
+    return StepResult(
+        "produce_stedi",
+        "ok",
+        rows_in=lines,
+        rows_out=lines,
+        seconds=time.monotonic() - began,
+        detail=f"answers in {report.answers_uri}",
+    )
 
 
 def format_stage_table(report: DemoReport) -> str:
-    header = f"{'stage':<13}{'status':<9}{'in':>11}{'out':>11}{'quarantined':>13}{'seconds':>9}{'records/s':>12}"
+    header = f"{'stage':<15}{'status':<9}{'in':>11}{'out':>11}{'quarantined':>13}{'seconds':>9}{'records/s':>12}"
     lines = [header, "-" * len(header)]
-    for step in [report.produce, *report.cycle.steps]:
+    produced = [report.produce] + ([report.produce_stedi] if report.produce_stedi else [])
+    for step in [*produced, *report.cycle.steps]:
 
         def num(value):
             return f"{value:,}" if value is not None else ""
 
         rate = step.rows_per_second
         lines.append(
-            f"{step.step:<13}{step.status:<9}{num(step.rows_in):>11}{num(step.rows_out):>11}"
+            f"{step.step:<15}{step.status:<9}{num(step.rows_in):>11}{num(step.rows_out):>11}"
             f"{num(step.rows_rejected):>13}{step.seconds:>9.1f}{(f'{rate:,.0f}' if rate else ''):>12}"
         )
     return "\n".join(lines)
@@ -85,5 +107,6 @@ Look at the results (after `source .venv/bin/activate`):
   lakehouse{lake_flag} sql "select * from gold.gold_anomalies order by score desc limit 10"
   cd dbt_project && {dbt_env}dbt build    # analysts: plain dbt on the same warehouse
   cd dbt_project && {dbt_env}dbt docs generate && dbt docs serve
+  lakehouse{lake_flag} sql "select * from curated.machine_learning_curated limit 10"   # consent-aware, no PII
   quarantined lines and their reasons:   {lake.quarantine_readings}/
 """
