@@ -1,4 +1,5 @@
-"""Athena: the Glue database and external table over bronze that dbt's `athena` target reads.
+"""Athena: the Glue databases and external tables over bronze that dbt's `athena` target reads (readings,
+the STEDI sources customer / accelerometer / step_trainer) and the PII salt table of the curated models.
 
 ``athena_ddl`` renders the statements from the reading contract (so the table can never drift from the
 Parquet the Spark job writes); ``athena_init`` runs them through Athena and returns them. The table is
@@ -24,10 +25,13 @@ from lakehouse.contract import (
     LATEST_EVENT_TIME,
 )
 from lakehouse.errors import LakehouseError
+from lakehouse.sources import SOURCES
 
 DEFAULT_DATABASE = "lakehouse_bronze"
 TABLE = "readings"
 _HIVE_TYPES = {"string": "string", "long": "bigint", "double": "double", "timestamp": "timestamp"}
+SALT_TABLE = "pii_salt"
+SALT_FOLDER = ("_secrets", "pii_salt")  # under the lake: one text object holding the salt
 # Bronze bookkeeping columns (contract.BRONZE_METADATA_COLUMNS) and their Parquet types.
 _METADATA_TYPES = {
     "_rescued_data": "string",
@@ -39,16 +43,42 @@ _METADATA_TYPES = {
 
 
 def athena_ddl(settings: Settings, database: str = DEFAULT_DATABASE) -> list[str]:
-    """CREATE DATABASE and CREATE EXTERNAL TABLE statements for bronze readings on ``settings.lake``."""
+    """CREATE DATABASE and CREATE EXTERNAL TABLE statements for bronze on ``settings.lake``: the readings,
+    each source of ``lakehouse.sources`` (customer, accelerometer, step_trainer), and the one-row table the
+    curated STEDI models read the PII salt from (``<secrets database>.pii_salt``)."""
     lake = settings.lake_root
     if lake.is_local:
         raise LakehouseError(
             f"Athena reads bronze from S3, but the lake {lake.root} is a local folder; "
             f"pass --lake s3://bucket/prefix (or set LAKEHOUSE_LAKE)"
         )
-    location = lake.bronze_readings.replace("s3a://", "s3://").replace("s3n://", "s3://").rstrip("/") + "/"
-    columns = [f"  `{f.name}` {_HIVE_TYPES[f.type]}" for f in FIELDS]
-    columns += [f"  `{name}` {kind}" for name, kind in _METADATA_TYPES.items()]
+    readings = [(f.name, _HIVE_TYPES[f.type]) for f in FIELDS] + list(_METADATA_TYPES.items())
+    statements = [f"CREATE DATABASE IF NOT EXISTS `{database}`"]
+    statements.append(_partitioned_table(database, TABLE, _s3(lake.bronze_readings), readings))
+    for source in SOURCES.values():
+        columns = [(f.column, f.bronze_type) for f in source.fields] + list(_METADATA_TYPES.items())
+        statements.append(_partitioned_table(database, source.name, _s3(lake.bronze(source.name)), columns))
+    secrets = secrets_database(database)
+    statements += [
+        f"CREATE DATABASE IF NOT EXISTS `{secrets}`",
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS `{secrets}`.`{SALT_TABLE}` (\n  `salt` string\n)\n"
+        f"STORED AS TEXTFILE\nLOCATION '{_s3(lake.uri(*SALT_FOLDER))}'",
+    ]
+    return statements
+
+
+def secrets_database(database: str = DEFAULT_DATABASE) -> str:
+    """The Glue database of the PII salt table: the bronze database's prefix + ``_secrets``, which is the
+    dbt default ``<target schema>_secrets`` (var ``pii_salt_table``) when bronze is ``<target schema>_bronze``."""
+    return database.removesuffix("_bronze") + "_secrets"
+
+
+def _s3(uri: str) -> str:
+    return uri.replace("s3a://", "s3://").replace("s3n://", "s3://").rstrip("/") + "/"
+
+
+def _partitioned_table(database: str, table: str, location: str, columns: list[tuple[str, str]]) -> str:
+    """An external Parquet table partitioned by event_date with partition projection over ``location``."""
     column = BRONZE_PARTITION_COLUMN
     properties = {
         "projection.enabled": "true",
@@ -61,13 +91,12 @@ def athena_ddl(settings: Settings, database: str = DEFAULT_DATABASE) -> list[str
         "classification": "parquet",
     }
     table_properties = ",\n".join(f"  '{key}' = '{value}'" for key, value in properties.items())
-    return [
-        f"CREATE DATABASE IF NOT EXISTS `{database}`",
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{TABLE}` (\n"
-        + ",\n".join(columns)
+    return (
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{table}` (\n"
+        + ",\n".join(f"  `{name}` {kind}" for name, kind in columns)
         + f"\n)\nPARTITIONED BY (`{column}` date)\nSTORED AS PARQUET\nLOCATION '{location}'\n"
-        + f"TBLPROPERTIES (\n{table_properties}\n)",
-    ]
+        + f"TBLPROPERTIES (\n{table_properties}\n)"
+    )
 
 
 def athena_init(
@@ -85,6 +114,12 @@ def athena_init(
     group's setting). ``client`` is a boto3 Athena client (default: one from the usual AWS settings).
     """
     statements = athena_ddl(settings, database)
+    if settings.pii_salt:
+        from ingestion.ingest_files import landing_storage
+
+        # The salt lives in one S3 object only the pipeline may read; curated models read it at query time.
+        uri = settings.lake_root.uri(*SALT_FOLDER, "salt.txt")
+        landing_storage(settings).write_bytes(uri, (settings.pii_salt + "\n").encode())
     if client is None:
         import boto3
         from botocore.config import Config

@@ -16,6 +16,7 @@ import sqlglot
 
 from lakehouse.config import DBT_PROJECT_DIR, Settings
 from lakehouse.contract import BRONZE_METADATA_COLUMNS, FIELDS
+from lakehouse.sources import SOURCES
 from orchestration.athena import athena_ddl, athena_init
 
 BUCKET = "lakehouse-athena"
@@ -115,7 +116,7 @@ def test_athena_init_creates_the_bronze_table_with_partition_projection(aws):
         for query_id in client.list_query_executions()["QueryExecutionIds"]
     ]
     assert sorted(executed) == sorted(statements)
-    create_table = statements[-1]
+    create_table = next(s for s in statements if "`lakehouse_bronze`.`readings`" in s)
     for statement in statements:
         sqlglot.parse_one(statement, read="athena")
     columns = [line.strip().split("`")[1] for line in create_table.splitlines() if line.startswith("  `")]
@@ -127,6 +128,30 @@ def test_athena_init_creates_the_bronze_table_with_partition_projection(aws):
         f"'storage.location.template' = 's3://{BUCKET}/lake/bronze/readings/event_date=${{event_date}}/'"
         in create_table
     )
+
+
+def test_athena_init_creates_a_table_per_stedi_source_and_stores_the_pii_salt_where_curated_reads_it(aws, monkeypatch):
+    for name, value in aws.env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.load(
+        env={}, lake=f"s3://{BUCKET}/lake", aws_endpoint_url=aws.endpoint, pii_salt="a-secret-salt-of-the-test"
+    )
+    client = aws.session.client("athena", endpoint_url=aws.endpoint)
+    statements = athena_init(settings, output_location=f"s3://{BUCKET}/athena-results/", client=client)
+
+    for source in SOURCES.values():
+        create = next(s for s in statements if f"`lakehouse_bronze`.`{source.name}`" in s)
+        sqlglot.parse_one(create, read="athena")
+        columns = [line.strip().split("`")[1] for line in create.splitlines() if line.startswith("  `")]
+        assert columns == list(source.columns) + list(BRONZE_METADATA_COLUMNS)
+        assert f"LOCATION 's3://{BUCKET}/lake/bronze/{source.name}/'" in create
+    salt_table = next(s for s in statements if "`lakehouse_secrets`.`pii_salt`" in s)
+    assert f"LOCATION 's3://{BUCKET}/lake/_secrets/pii_salt/'" in salt_table
+    stored = aws.session.client("s3", endpoint_url=aws.endpoint).get_object(
+        Bucket=BUCKET, Key="lake/_secrets/pii_salt/salt.txt"
+    )
+    assert stored["Body"].read() == b"a-secret-salt-of-the-test\n"
+    assert all("a-secret-salt" not in s for s in statements), "the salt is data, never SQL text"
 
 
 def test_athena_ddl_refuses_a_local_lake(tmp_path):
