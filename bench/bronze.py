@@ -1,16 +1,31 @@
 """Benchmark landing -> bronze: readings per second on local[2] and peak memory.
 
 Writes N simulated readings (6 contract fields each, like the issue's naive baseline) as landing files,
-runs the bronze job once (trigger availableNow) and prints lines per second, excluding JVM start-up, plus
-the peak resident memory of the Spark JVM.
+then times one availableNow run of
 
-    .venv/bin/python bench/bronze.py --readings 2000000 [--files 40]
+- ``ours``: the bronze job (``spark.bronze_job.run_bronze``: reason codes, ``_rescued_data``, quarantine,
+  batch-addressed publish, manifests), or
+- ``naive``: the issue's baseline ``readStream.schema(...).json(...).writeStream.parquet(...)`` on the
+  same files (no quarantine, no rescued fields, no exactly-once publish for non-Spark readers).
+
+Each mode runs in its own Python process and JVM; the clock starts after the Spark session is up, so JVM
+start-up is excluded, while query start (planning, listing, checkpoint) is included for both. Peak
+memory is the resident memory of the Spark JVM, sampled every 0.2 s. The machine is shared: compare
+modes from the same invocation (``--mode both`` alternates them) and read the load average printed with
+each result. The JVM's CPU time over the same span is printed too: readings per CPU-second moves much
+less with the load than readings per second (on two idle cores, readings/s is at most twice it).
+
+    .venv/bin/python bench/bronze.py [--readings 2000000] [--files 40] [--mode both] [--rounds 1]
+        [--dirty-rate 0.01] [--landing DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,21 +34,37 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil  # noqa: E402
+
 from bench.pipeline import PeakMemory  # noqa: E402
 from lakehouse.config import Settings  # noqa: E402
 from lakehouse.contract import format_event_time  # noqa: E402
 
+LANDING = Path("landing") / "readings"
+# Bad or unusual lines the --dirty-rate mixes in, in turn: three quarantined, one rescued.
+DIRTY = (
+    '{{"device_id":"env-00001","device_type":"environ',
+    '{{"device_id":"env-{d:05d}","device_type":"environmental","site_id":"site-01","event_time":"{t}"}}',
+    '{{"device_id":"env-{d:05d}","device_type":"environmental","site_id":"site-01","event_time":"soon","seq":{i}}}',
+    '{{"device_id":"env-{d:05d}","device_type":"environmental","site_id":"site-01","event_time":"{t}",'
+    '"seq":{i},"temperature_c":20.5,"rssi_dbm":-67}}',
+)
 
-def write_landing(lake: Path, readings: int, files: int) -> None:
+
+def write_landing(lake: Path, readings: int, files: int, dirty_rate: float = 0.0) -> None:
     start = datetime(2026, 11, 23, tzinfo=UTC)
     per_file = readings // files
+    dirty_every = round(1 / dirty_rate) if dirty_rate else 0
     for f in range(files):
-        folder = lake / "landing" / "readings" / "2026" / "11" / "23" / f"{f % 24:02d}"
+        folder = lake / LANDING / "2026" / "11" / "23" / f"{f % 24:02d}"
         folder.mkdir(parents=True, exist_ok=True)
         lines = []
         for k in range(per_file):
             i = f * per_file + k
             t = format_event_time(start + timedelta(milliseconds=i * 37))
+            if dirty_every and i % dirty_every == dirty_every - 1:
+                lines.append(DIRTY[(i // dirty_every) % len(DIRTY)].format(d=i % 500 + 1, t=t, i=i))
+                continue
             lines.append(
                 f'{{"device_id":"env-{i % 500 + 1:05d}","device_type":"environmental","site_id":"site-01",'
                 f'"event_time":"{t}","seq":{i},"temperature_c":{20 + i % 7 / 10}}}'
@@ -41,31 +72,127 @@ def write_landing(lake: Path, readings: int, files: int) -> None:
         (folder / f"part-{f:05d}.json").write_text("\n".join(lines) + "\n")
 
 
+def jvm_cpu_seconds() -> float:
+    """User + system CPU time of this process's children (the Spark JVM) so far."""
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        times = child.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def run_ours(lake: Path) -> dict:
+    from spark.bronze_job import run_bronze
+    from spark.session import build_session
+
+    settings = Settings(lake=str(lake))
+    spark = build_session(settings)
+    sampler = PeakMemory()
+    sampler.start()
+    began, cpu_began = time.monotonic(), jvm_cpu_seconds()
+    report = run_bronze(settings, spark=spark)
+    seconds, cpu = time.monotonic() - began, jvm_cpu_seconds() - cpu_began
+    sampler.stop()
+    return {
+        "lines": report.lines,
+        "bronze_rows": report.bronze_rows,
+        "quarantine_rows": report.quarantine_rows,
+        "seconds": seconds,
+        "jvm_cpu_seconds": cpu,
+        "jvm_peak_mib": sampler.children_peak / 2**20,
+    }
+
+
+def run_naive(lake: Path) -> dict:
+    """The issue's baseline: the JSON source with the contract's schema straight into a Parquet sink."""
+    from spark.bronze_job import LANDING_GLOB
+    from spark.schemas import LANDING_PARSE_SCHEMA
+    from spark.session import build_session
+
+    spark = build_session(Settings(lake=str(lake)))
+    sampler = PeakMemory()
+    sampler.start()
+    began, cpu_began = time.monotonic(), jvm_cpu_seconds()
+    query = (
+        spark.readStream.schema(LANDING_PARSE_SCHEMA)
+        .json(str(lake / LANDING / LANDING_GLOB))
+        .writeStream.format("parquet")
+        .option("path", str(lake / "naive" / "readings"))
+        .option("checkpointLocation", str(lake / "naive" / "_checkpoint"))
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+    seconds, cpu = time.monotonic() - began, jvm_cpu_seconds() - cpu_began
+    sampler.stop()
+    rows = spark.read.parquet(str(lake / "naive" / "readings")).count()  # after the clock stops
+    return {
+        "lines": rows,
+        "bronze_rows": rows,
+        "quarantine_rows": 0,
+        "seconds": seconds,
+        "jvm_cpu_seconds": cpu,
+        "jvm_peak_mib": sampler.children_peak / 2**20,
+    }
+
+
+def run_mode(mode: str, landing_lake: Path) -> dict:
+    """One timed run in a fresh process (and JVM) on a fresh lake that shares the landing files."""
+    lake = Path(tempfile.mkdtemp(prefix=f"bench-bronze-{mode}-"))
+    try:
+        (lake / "landing").symlink_to(landing_lake / "landing", target_is_directory=True)
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", mode, "--lake", str(lake)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"bench mode {mode} failed:\n{done.stderr[-3000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(lake, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--readings", type=int, default=2_000_000)
     parser.add_argument("--files", type=int, default=40)
+    parser.add_argument("--mode", choices=("ours", "naive", "both"), default="both")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the measurement (modes alternate)")
+    parser.add_argument("--dirty-rate", type=float, default=0.0, help="share of bad or unusual lines")
+    parser.add_argument("--landing", help="a lake folder whose landing files to reuse (kept afterwards)")
+    parser.add_argument("--child", choices=("ours", "naive"), help=argparse.SUPPRESS)
+    parser.add_argument("--lake", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    from spark.bronze_job import run_bronze
-    from spark.session import build_session
+    if args.child:
+        result = (run_ours if args.child == "ours" else run_naive)(Path(args.lake))
+        print(json.dumps(result))
+        return 0
 
-    lake = Path(tempfile.mkdtemp(prefix="bench-bronze-"))
+    landing_lake = Path(args.landing) if args.landing else Path(tempfile.mkdtemp(prefix="bench-bronze-landing-"))
     try:
-        write_landing(lake, args.readings, args.files)
-        settings = Settings(lake=str(lake))
-        sampler = PeakMemory()
-        sampler.start()
-        spark = build_session(settings)
-        began = time.monotonic()
-        report = run_bronze(settings, spark=spark)
-        seconds = time.monotonic() - began
-        sampler.stop()
-        print(f"lines: {report.lines:,} -> bronze {report.bronze_rows:,}, quarantine {report.quarantine_rows:,}")
-        print(f"bronze (local[2], excluding JVM start): {seconds:.1f} s, {report.lines / seconds:,.0f} readings/s")
-        print(f"peak memory of the Spark JVM: {sampler.children_peak / 2**20:,.0f} MiB")
+        if not (landing_lake / LANDING).exists():
+            write_landing(landing_lake, args.readings, args.files, args.dirty_rate)
+        modes = ["naive", "ours"] if args.mode == "both" else [args.mode]
+        print("local[2]; seconds from the first query start to the last batch published, JVM start excluded")
+        for _ in range(args.rounds):
+            for mode in modes:
+                result = run_mode(mode, landing_lake)
+                load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+                print(
+                    f"{mode:>5}: {result['lines']:,} lines -> bronze {result['bronze_rows']:,}, "
+                    f"quarantine {result['quarantine_rows']:,} in {result['seconds']:.1f} s = "
+                    f"{result['lines'] / result['seconds']:,.0f} readings/s; "
+                    f"JVM CPU {result['jvm_cpu_seconds']:.1f} s = {result['lines'] / result['jvm_cpu_seconds']:,.0f} "
+                    "readings per CPU-second; "
+                    f"Spark JVM peak {result['jvm_peak_mib']:,.0f} MiB; load average {load}",
+                    flush=True,
+                )
     finally:
-        shutil.rmtree(lake, ignore_errors=True)
+        if not args.landing:
+            shutil.rmtree(landing_lake, ignore_errors=True)
     return 0
 
 

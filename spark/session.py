@@ -11,6 +11,10 @@ SESSION_CONF = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     # A laptop has few cores: 200 shuffle partitions would mostly be empty tasks.
     "spark.sql.shuffle.partitions": "4",
+    # A partitioned write (bronze by event date) sorts every task's rows by partition unless it may keep
+    # a few files open at once: a batch's task holds rows of one to a few dates, so no sort. Beyond this
+    # many dates in a task Spark falls back to sorting the rest (bounded memory either way).
+    "spark.sql.maxConcurrentOutputFileWriters": "4",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.streaming.stopGracefullyOnShutdown": "true",
