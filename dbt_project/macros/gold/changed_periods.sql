@@ -6,8 +6,10 @@
     silver values differ from what the table aggregated (count of values or newest ingest time) are
     rebuilt: new, late or re-published readings.
 
-    `silver` is the name of a CTE with silver_readings' columns; `period_sql` the period of one of its
-    rows (written against `silver`), `period_column` the table's column holding the period.
+    `silver` is the silver_readings relation (ref('silver_readings')), read directly by each CTE that
+    needs it, aliased `silver_readings`: a CTE that several others read is materialized whole by DuckDB,
+    which costs more than the whole incremental run. `period_sql` is the period of one of its rows
+    (written against `silver_readings`), `period_column` the table's column holding the period.
     Emits CTEs (each followed by a comma) ending in `changed_periods` (device_id, event_date, period_at).
 #}
 {% macro changed_periods(silver, period_sql, period_column) -%}
@@ -17,14 +19,14 @@
 candidate_periods as (
 
     select distinct
-        {{ silver }}.device_id,
-        {{ silver }}.event_date,
+        silver_readings.device_id,
+        silver_readings.event_date,
         {{ period_sql }} as period_at
-    from {{ silver }}
+    from {{ silver }} as silver_readings
     cross join rebuild_window
     where
-        {{ silver }}.event_date >= rebuild_window.floor_date
-        and {{ silver }}.ingested_at >= rebuild_window.since_ingested_at
+        silver_readings.event_date >= rebuild_window.floor_date
+        and silver_readings.ingested_at >= rebuild_window.since_ingested_at
 
 ),
 
@@ -36,15 +38,15 @@ silver_signatures as (
         candidate_periods.period_at,
         sum(
             {%- for metric in var('metrics') %}
-            case when {{ silver }}.{{ metric }} is null then 0 else 1 end{{ ' +' if not loop.last }}
+            case when silver_readings.{{ metric }} is null then 0 else 1 end{{ ' +' if not loop.last }}
             {%- endfor %}
         ) as value_count,
-        max({{ silver }}.ingested_at) as last_ingested_at
-    from {{ silver }}
+        max(silver_readings.ingested_at) as last_ingested_at
+    from {{ silver }} as silver_readings
     inner join candidate_periods
         on
-            {{ silver }}.device_id = candidate_periods.device_id
-            and {{ silver }}.event_date = candidate_periods.event_date
+            silver_readings.device_id = candidate_periods.device_id
+            and silver_readings.event_date = candidate_periods.event_date
             and {{ period_sql }} = candidate_periods.period_at
     group by candidate_periods.device_id, candidate_periods.event_date, candidate_periods.period_at
 

@@ -115,13 +115,16 @@ rejected_to_scan as (
 -- The late-data rule. A reading ingested since the last build can change the windows of its own day, of
 -- the days its z-score neighbourhood reaches and of the day of the device's next reading (the gap and
 -- jump that end there): those device-days are rebuilt (see changed_device_days), from the device's
--- readings since the day before the earliest of them plus its last reading before that.
+-- readings since the day before the earliest of them plus its last reading before that. silver_readings
+-- is read directly by each CTE here, not through the import CTE: DuckDB materializes a CTE that several
+-- others read, and materializing all of silver would cost more than the rest of the run (the rejected
+-- readings are few).
 new_readings as (
 
     select
         silver_readings.device_id,
         silver_readings.event_date
-    from silver_readings
+    from {{ ref('silver_readings') }} as silver_readings
     cross join rebuild_window
     where
         silver_readings.event_date >= rebuild_window.floor_date
@@ -156,7 +159,7 @@ previous_readings as (
     select
         silver_readings.device_id,
         max(silver_readings.event_at) as event_at
-    from silver_readings
+    from {{ ref('silver_readings') }} as silver_readings
     inner join context_starts
         on silver_readings.device_id = context_starts.device_id
     cross join rebuild_window
@@ -170,7 +173,7 @@ previous_readings as (
 readings as (
 
     select silver_readings.*
-    from silver_readings
+    from {{ ref('silver_readings') }} as silver_readings
     inner join context_starts
         on silver_readings.device_id = context_starts.device_id
     where silver_readings.event_date >= context_starts.context_date
@@ -178,7 +181,7 @@ readings as (
     union all
 
     select silver_readings.*
-    from silver_readings
+    from {{ ref('silver_readings') }} as silver_readings
     inner join previous_readings
         on
             silver_readings.device_id = previous_readings.device_id

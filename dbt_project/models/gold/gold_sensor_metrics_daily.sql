@@ -29,13 +29,14 @@ readings_to_aggregate as (
 
 {%- elif is_incremental() -%}
 
-{{ changed_periods('silver_readings', 'silver_readings.event_date', 'event_date') }}
+{{ changed_periods(ref('silver_readings'), 'silver_readings.event_date', 'event_date') }}
 
--- The late-data rule: re-aggregate exactly the device-days whose silver readings changed.
+-- The late-data rule (silver read directly, not through the import CTE: see changed_periods):
+-- re-aggregate exactly the device-days whose silver readings changed.
 readings_to_aggregate as (
 
     select silver_readings.*
-    from silver_readings
+    from {{ ref('silver_readings') }} as silver_readings
     where
         silver_readings.event_date in (select changed_periods.event_date from changed_periods)
         and {{ changed_units(
