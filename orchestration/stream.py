@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from lakehouse import ops
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError, StepFailed
-from orchestration.cycle import CycleReport, CycleSteps, Echo, record
+from orchestration.cycle import CycleReport, CycleSteps, Echo, StepResult, record
 
 MICRO_CYCLE_STEPS = ("gate_bronze", "silver", "gate_silver", "gold", "gate_gold")
 # Between seed loads, a micro-cycle builds only what new readings change: the incremental silver table and
@@ -278,7 +278,7 @@ class _MicroCycles:
         )
         now = time.monotonic()
         with_seeds = self._seeds_loaded_at is None or now - self._seeds_loaded_at >= self.options.seeds_every_s
-        steps = CycleSteps(
+        steps = _MicroCycleSteps(
             self.settings,
             report,
             self.echo,
@@ -309,6 +309,24 @@ class _MicroCycles:
         seconds = (datetime.now(UTC) - report.started_at).total_seconds()
         status = "ok" if report.success else f"FAILED: {report.failure.splitlines()[0]}"
         self.echo(f"[{report.run_id}] micro-cycle {status} in {seconds:.1f} s")
+
+
+class _MicroCycleSteps(CycleSteps):
+    """A cycle's steps after bronze; the gold gate, like the silver gate, checks only the event dates of
+    the micro-cycle's batches (of those gold holds), so that its cost does not grow with the lake."""
+
+    def _gate_gold(self) -> StepResult:
+        if self.settings.lake_root.is_local and self.event_dates:
+            import duckdb
+
+            sql = (
+                "select distinct cast(hour_at as date) from gold.gold_sensor_metrics_hourly union "
+                "select distinct event_date from silver.silver_readings"
+            )
+            with duckdb.connect(str(self.settings.lake_root.warehouse), read_only=True) as con:
+                present = {str(row[0]) for row in con.execute(sql).fetchall()}
+            self.gold_partitions = sorted(present & set(self.event_dates)) or None
+        return super()._gate_gold()
 
 
 class _SignalsOffTheMainThread:
