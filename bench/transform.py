@@ -3,9 +3,12 @@
 Bronze is generated with DuckDB straight into ``<lake>/bronze/readings/event_date=D/`` (the Spark job's
 layout and schema, without Spark, so that the bench times dbt only): ``--readings`` readings of
 ``--devices`` registered devices (one in four of each type) at their types' reporting intervals, with
-noise, a daily cycle, 0.5 % retried duplicates, 0.1 % out-of-range values and 0.1 % unknown devices.
-The increment is the next 1 % of readings (a new batch), a tenth of it arriving late for the previous
-day, plus re-published duplicates.
+noise, a daily cycle, 0.5 % retried duplicates, 0.1 % out-of-range values and 0.1 % unknown devices,
+streamed: each reading ingested by the micro-batch of the minute after its event, as the Spark job lands
+a live stream (one ingest time for all ten million rows would make the incremental build look at all of
+them again within the lookback: it re-reads the newest batch it has built, in case that batch was only
+half visible last time). The increment is the next 1 % of readings (one new batch), a tenth of it
+arriving late for the previous day, plus re-published duplicates.
 
 Each build is two dbt invocations over the sensor models (seeds, staging, silver, gold; not the STEDI
 models): ``dbt build`` without tests (the models, what "build silver and gold" means), then ``dbt test``
@@ -104,8 +107,20 @@ def devices_table(devices: int) -> str:
     return f"(values {rows}) as devices(device_id, device_type, site_id, interval_s)"
 
 
-def readings_sql(devices: int, seconds_from: float, seconds_to: float, batch_id: int, ingested_at: datetime) -> str:
-    """Readings of every device with event times in [START + from, START + to), as bronze rows."""
+def readings_sql(
+    devices: int, seconds_from: float, seconds_to: float, batch_id: int, ingested_at: datetime | None
+) -> str:
+    """Readings of every device with event times in [START + from, START + to), as bronze rows.
+
+    ``ingested_at`` None: streamed, each reading ingested by the micro-batch of the minute after its event
+    (as the Spark job lands a live stream); else every row ingested at that moment (one late batch).
+    """
+    event_time = f"timestamp '{START:%Y-%m-%d %H:%M:%S}' + to_microseconds(cast(s * 1000000 as bigint))"
+    ingested_sql = (
+        f"date_trunc('minute', {event_time}) + interval 1 minute"
+        if ingested_at is None
+        else f"timestamp '{ingested_at:%Y-%m-%d %H:%M:%S}'"
+    )
     metric_columns = []
     for metric in METRICS:
         cases = " ".join(
@@ -120,13 +135,13 @@ def readings_sql(devices: int, seconds_from: float, seconds_to: float, batch_id:
             device_id,
             case when random() < 0.001 then 'machine' else device_type end as device_type,
             site_id,
-            timestamp '{START:%Y-%m-%d %H:%M:%S}' + to_microseconds(cast(s * 1000000 as bigint)) as event_time,
+            {event_time} as event_time,
             cast(s / interval_s as bigint) + 1 as seq,
             {", ".join(metric_columns)},
             round(100 - s / 86400.0, 1) as battery_pct,
             '2.4.1' as firmware,
             cast(null as varchar) as _rescued_data,
-            timestamp '{ingested_at:%Y-%m-%d %H:%M:%S}' as _ingested_at,
+            {ingested_sql} as _ingested_at,
             'landing/readings/bench-' || {batch_id} || '.json' as _source_file,
             cast({batch_id} as bigint) as _batch_id,
             cast(1 as integer) as _schema_version
@@ -175,9 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with duckdb.connect() as con:
             began = time.perf_counter()
-            full_rows = write_batch(
-                con, lake, readings_sql(args.devices, 0, full_seconds, 0, START + timedelta(seconds=full_seconds)), 0
-            )
+            full_rows = write_batch(con, lake, readings_sql(args.devices, 0, full_seconds, 0, ingested_at=None), 0)
             generate_s = time.perf_counter() - began
         print(f"bronze: {full_rows:,} rows over {full_seconds / 86400:.1f} days in {generate_s:.1f} s ({lake})")
 
