@@ -355,6 +355,14 @@ def _labelled_chunks(files, partition: str, batch_ids: list[int] | None, max_row
         yield f"{partition} #{n}", chunk
 
 
+def _has_stedi(wh) -> bool:
+    """Whether the silver step built STEDI staging views that hold rows."""
+    return any(
+        wh.columns(frame.view) and wh.scalar(f"select count(*) from {wh.table(frame.view)}")
+        for frame in stedi.frames(wh.table)
+    )
+
+
 class _SilverGate(_Gate):
     layer = "silver"
 
@@ -369,6 +377,11 @@ class _SilverGate(_Gate):
                     + wh.dates(f"select distinct event_date from {rejected_table}")
                 )
             )
+            if not present and partitions is None and _has_stedi(wh):
+                # A lake of STEDI files only (brought with `lakehouse ingest-files`) has no readings to gate.
+                self.notes.append("silver readings: none in this lake; only the STEDI sources are gated")
+                self._stedi(wh)
+                return self.result("all", [], batch_ids)
             dates = self._choose(partitions, present, wh.path)
             lookback, newest_batch = self._lookback(wh, readings_table, batch_ids)
             readings = silver.readings_suite(
@@ -471,6 +484,11 @@ class _GoldGate(_Gate):
                 )
             )
             if partitions is None:
+                if not present and _has_stedi(wh):
+                    # A lake of STEDI files only: no readings, so no gold aggregates to check; the curated
+                    # models are guarded by their dbt tests (no_pii_columns, keys).
+                    self.notes.append("gold readings: none in this lake; nothing of gold's readings to gate")
+                    return self.result("all", [], batch_ids)
                 if not present:
                     raise LakehouseError(
                         f"{GOLD_HOURLY} and {SILVER_READINGS} in {wh.path} are empty; nothing to gate "

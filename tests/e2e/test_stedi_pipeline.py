@@ -1,9 +1,9 @@
-"""End to end for the STEDI curation: the simulator's three sources land through the same Spark job as the
-readings, the cycle builds the trusted and curated zones, and every table matches the simulator's known
-answers, under both consent policies.
+"""End to end through `lakehouse demo` (the README's first command): a readings fleet and the STEDI
+simulator's three sources land through the same Spark job, the cycle builds gold and the trusted and
+curated zones, and every STEDI table matches the simulator's known answers, under both consent policies.
 
-One cycle runs once for the module (with a small readings fleet beside, as a real lake has); the
-``any_time`` policy is then built over the same bronze with ``lakehouse transform``'s function.
+The demo runs once for the module; the ``any_time`` policy is then built over the same bronze with
+``lakehouse transform``'s function.
 """
 
 from __future__ import annotations
@@ -45,16 +45,27 @@ def customer_key(settings: Settings, email: str) -> str:
 
 @pytest.fixture(scope="module")
 def stedi_lake(spark, tmp_path_factory):
-    from ingestion.produce import produce
-    from ingestion.simulator import FleetConfig
-    from ingestion.stedi import StediConfig, produce_stedi
-    from orchestration.cycle import run_cycle
+    """`lakehouse demo` through its command line (in-process, sharing the session's Spark): a small
+    readings fleet and a STEDI dataset of 24 customers, one cycle."""
+    from ingestion.stedi import read_answers
+    from lakehouse.cli import main
 
-    settings = Settings(lake=str(tmp_path_factory.mktemp("stedi-e2e") / "lake"))
-    produce(settings, FleetConfig(devices=8, readings=800, dirty_rate=0.0, seed=5, start=START))
-    produced = produce_stedi(settings, StediConfig(customers=24, seed=3))
-    report = run_cycle(settings, spark=spark, echo=lambda _line: None)
-    return settings, produced.answers, report
+    lake = tmp_path_factory.mktemp("stedi-e2e") / "lake"
+    outputs: list[str] = []
+    capture = pytest.MonkeyPatch()
+    capture.setattr("builtins.print", lambda *a, **_k: outputs.append(" ".join(str(x) for x in a)))
+    try:
+        args = ["--readings", "800", "--devices", "8", "--stedi-customers", "24", "--seed", "3"]
+        code = main(["--lake", str(lake), "demo", *args])
+    finally:
+        capture.undo()
+    settings = Settings(lake=str(lake))
+    return settings, read_answers(settings), DemoRun(code, "\n".join(outputs))
+
+
+class DemoRun:
+    def __init__(self, code: int, output: str) -> None:
+        self.code, self.output = code, output
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +80,18 @@ def any_time_lake(stedi_lake):
     return settings, answers
 
 
-def test_the_cycle_lands_and_curates_the_three_sources(stedi_lake):
-    _, _, report = stedi_lake
-    assert report.success, report.failure
+def test_the_demo_exits_0_and_prints_a_row_per_stage_and_where_to_look(stedi_lake):
+    _, _, demo = stedi_lake
+    assert demo.code == 0, demo.output
+    rows = [line.split()[0] for line in demo.output.splitlines() if line.split()]
+    for stage in ("produce", "produce_stedi", "bronze", "gate_bronze", "silver", "gate_silver", "gold", "gate_gold"):
+        assert stage in rows, f"no '{stage}' row in:\n{demo.output}"
+    assert "curated.machine_learning_curated" in demo.output, "the next steps show the curated zone"
+
+
+def test_the_demo_builds_gold_beside_the_curated_zone(stedi_lake):
+    settings, _, _ = stedi_lake
+    assert sql(settings, "select count(*) > 0 from gold.gold_sensor_metrics_hourly") == [(True,)]
 
 
 def test_every_landed_line_of_each_source_is_a_bronze_row(stedi_lake):

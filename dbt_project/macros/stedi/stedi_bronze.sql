@@ -1,7 +1,7 @@
 {#
-    The bronze rows of one STEDI source (`customer`, `accelerometer`, `step_trainer`), or no rows with
-    the same columns when the lake has no Parquet for it yet: a plain sensor lake has no STEDI folders,
-    and its cycle must still build. `columns` maps each bronze column to its SQL type (for the empty case).
+    The bronze rows of one source (`readings`, or a STEDI source `customer`, `accelerometer`,
+    `step_trainer`), or no rows with the same columns when the lake has no Parquet for it yet: a plain
+    sensor lake has no STEDI folders, a lake of STEDI files has no readings, and either cycle must build. `columns` maps each bronze column to its SQL type (for the empty case).
 #}
 {% macro stedi_bronze(table_name, columns) -%}
     {%- set relation = source('bronze', table_name) -%}
