@@ -6,9 +6,19 @@ import json
 
 import pytest
 from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
 
 from lakehouse.contract import BRONZE_METADATA_COLUMNS, FIELDS, QUARANTINE_COLUMNS, SCHEMA_VERSION
-from spark.transform import parse_lines, to_bronze, to_quarantine
+from spark.transform import (
+    BRONZE_FATE,
+    FATE,
+    QUARANTINE_FATE,
+    parse_lines,
+    quarantine_from_staged,
+    to_bronze,
+    to_quarantine,
+    to_staged,
+)
 
 GOOD = {
     "device_id": "env-00001",
@@ -105,3 +115,38 @@ def test_quarantine_rows_keep_the_raw_line_source_file_and_reason(spark):
     assert quarantine.columns == list(QUARANTINE_COLUMNS) + ["ingest_date"]
     row = quarantine.where(F.col("reason") == "malformed_json").collect()[0]
     assert (row["raw_line"], row["_source_file"], row["_batch_id"]) == ("{oops", "landing/f.json", 9)
+
+
+# Lines that the cheap "plainly good" test must leave to the full check; each gets the full check's answer.
+@pytest.mark.parametrize(
+    ("text", "reason", "rescued"),
+    [
+        (line()[:-1] + ', "rssi_dbm" : -67}', None, {"rssi_dbm": "-67"}),
+        (line()[:-1] + ',\t"rssi_dbm"\t:-67}', None, {"rssi_dbm": "-67"}),
+        (line()[:-1] + ", 'rssi_dbm': -67}", None, {"rssi_dbm": "-67"}),
+        (line()[:-1] + ', "\\"seq": 8}', None, {'"seq': "8"}),
+        (line(battery_pct=None), None, None),
+        (line(firmware='say "hi": 2'), None, None),
+        (line(seq=...)[:-1] + ', "tags": {"seq": 7}}', "missing_required:seq", None),
+    ],
+)
+def test_lines_that_are_not_plainly_good_get_the_full_check(spark, text, reason, rescued):
+    row = parse(spark, text).collect()[0]
+    assert row["_reason"] == reason
+    if reason is None:
+        assert (json.loads(row["_rescued_data"]) if row["_rescued_data"] else None) == rescued
+
+
+def test_the_staged_write_holds_exactly_the_bronze_rows_and_the_quarantine_rows(spark):
+    lines = [line(seq=i) for i in range(5)] + ["{oops", "", line(seq=...), "\u00ff junk", line(rssi=-1)]
+    parsed = parse(spark, *lines)
+    ingested_at = F.lit("2026-11-23 10:00:00").cast("timestamp")
+    staged = to_staged(parsed, batch_id=4, ingested_at=ingested_at)
+
+    staged_bronze = staged.where(F.col(FATE) == BRONZE_FATE).drop(FATE)
+    staged_quarantine = staged.where(F.col(FATE) == QUARANTINE_FATE).drop(FATE, "event_date")
+    assertDataFrameEqual(staged_bronze, to_bronze(parsed, batch_id=4, ingested_at=ingested_at))
+    assertDataFrameEqual(
+        quarantine_from_staged(staged_quarantine), to_quarantine(parsed, batch_id=4, ingested_at=ingested_at)
+    )
+    assert staged.where(F.col(FATE) == QUARANTINE_FATE).where(F.col("event_date").isNotNull()).count() == 0
