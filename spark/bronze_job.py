@@ -24,6 +24,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -367,10 +368,15 @@ def run_bronze(
 
 
 def _stop_on_signal(*queries) -> None:
-    def stop(signum, _frame):
-        print(f"bronze: signal {signum}, stopping after the current batch", file=sys.stderr)
+    def stop_all() -> None:
         for query in queries:
             query.stop()
+
+    def stop(signum, _frame):
+        print(f"bronze: signal {signum}, stopping after the current batch", file=sys.stderr)
+        # The handler runs on the main thread, which is inside a py4j call (awaitTermination): calling
+        # Spark from here would re-enter that connection, so another thread stops the queries.
+        threading.Thread(target=stop_all, name="bronze-stop", daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
