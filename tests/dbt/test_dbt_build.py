@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -136,8 +138,12 @@ def test_a_reading_beyond_the_alert_limit_is_a_threshold_breach(lake_builder, br
     ]
 
 
-def test_a_failing_model_is_reported_without_raising(lake_builder):
-    built = lake_builder()  # no bronze files at all
+def test_a_failing_model_is_reported_without_raising(lake_builder, tmp_path):
+    # A bronze file without the contract's columns: the staging view over bronze cannot be created.
+    folder = tmp_path / "bronze" / "readings" / "event_date=2026-03-01"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.table({"device_id": ["env-00001"], "event_time": ["not a time"]}), folder / "part-0.parquet")
+    built = lake_builder()
     assert built.result.success is False
     assert any("stg_bronze__readings" in failure for failure in built.result.failures), built.result.failures
 

@@ -356,20 +356,29 @@ scored_readings as (
 
 ),
 
--- Readings that matter from here on (few): flagged for some metric and kind, repeating a value, ending
--- a silence, or new.
+-- Readings that matter from here on (few): flagged for some metric and kind or repeating a value
+-- (has_point), ending a silence, or new.
 notable_readings as (
 
     select *
-    from scored_readings
+    from (
+        select
+            *,
+            coalesce(
+                false
+                {%- for metric in metrics %}
+                {%- for kind in point_kinds %}
+                or {{ flag_condition(metric ~ '__' ~ kind ~ '__score', kind) }}
+                {%- endfor %}
+                {%- endfor %},
+                false
+            ) as has_point
+        from scored_readings
+    ) as flagged_readings
     where
-        gap_score > 1
+        has_point
+        or gap_score > 1
         or is_new
-        {%- for metric in metrics %}
-        {%- for kind in point_kinds %}
-        or {{ flag_condition(metric ~ '__' ~ kind ~ '__score', kind) }}
-        {%- endfor %}
-        {%- endfor %}
 
 ),
 
@@ -423,6 +432,7 @@ metric_points as (
             end as point_score
         from notable_readings
         cross join metric_kinds
+        where notable_readings.has_point
     ) as points
     where
         false
