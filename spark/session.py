@@ -15,10 +15,6 @@ SESSION_CONF = {
     # a few files open at once: a batch's task holds rows of one to a few dates, so no sort. Beyond this
     # many dates in a task Spark falls back to sorting the rest (bounded memory either way).
     "spark.sql.maxConcurrentOutputFileWriters": "4",
-    # Smaller read tasks than the default 128 MB: a large batch splits into many even tasks, so neither
-    # core idles at the end of the stage (measured by bench/bronze.py: 2M readings in ten tasks, not four).
-    # Each task writes its own file per event date; `lakehouse bronze compact` merges them later.
-    "spark.sql.files.maxPartitionBytes": "48m",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.streaming.stopGracefullyOnShutdown": "true",
