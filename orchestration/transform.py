@@ -71,6 +71,7 @@ def dbt_args(
     vars: dict[str, Any] | None = None,
     select: str | None = None,
     unit_tests: bool = False,
+    data_tests: bool = True,
     command: str = "build",
 ) -> list[str]:
     """The dbt command line that :func:`transform` runs (also handy to print for a user)."""
@@ -89,8 +90,9 @@ def dbt_args(
         args += ["--select", selection]
     if full_refresh and command in ("build", "run", "seed"):
         args.append("--full-refresh")
-    if not unit_tests and command in ("build", "test"):
-        args += ["--exclude-resource-type", "unit_test"]
+    excluded = ([] if data_tests else ["test"]) + ([] if unit_tests else ["unit_test"])
+    if excluded and command in ("build", "test"):
+        args += ["--exclude-resource-type", *excluded]
     return args
 
 
@@ -102,6 +104,7 @@ def transform(
     vars: dict[str, Any] | None = None,
     select: str | None = None,
     unit_tests: bool = False,
+    data_tests: bool = True,
 ) -> TransformResult:
     """Build a layer with ``dbt build`` in this process; see the module docstring.
 
@@ -110,7 +113,8 @@ def transform(
     comes from the settings unless ``vars`` overrides it. Data tests always run; dbt's unit tests
     (logic on fixed inputs, not the data) only with ``unit_tests=True``, as dbt recommends for
     production runs: they belong to development and CI (``cd dbt_project && dbt build`` runs them,
-    and so do the tests in tests/dbt).
+    and so do the tests in tests/dbt). ``data_tests=False`` leaves the data tests out too (intermediate
+    builds of a test scenario; production runs keep them).
     """
     lake = settings.lake_root
     if settings.dbt_target == "local" and not lake.is_local:
@@ -118,7 +122,15 @@ def transform(
             f"dbt target 'local' keeps its DuckDB warehouse inside the lake, but the lake {lake.root} is "
             f"not a local folder; use --target athena for an s3:// lake, or a local --lake"
         )
-    args = dbt_args(settings, layer, full_refresh=full_refresh, vars=vars, select=select, unit_tests=unit_tests)
+    args = dbt_args(
+        settings,
+        layer,
+        full_refresh=full_refresh,
+        vars=vars,
+        select=select,
+        unit_tests=unit_tests,
+        data_tests=data_tests,
+    )
     started = time.perf_counter()
     with (
         pii_salt_file(settings) as salt_file,

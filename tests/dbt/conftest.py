@@ -168,15 +168,12 @@ def same_rows(left: list[tuple[Any, ...]], right: list[tuple[Any, ...]]) -> bool
 def build(lake: Path, *, with_tests: bool = True, **kwargs: Any) -> BuiltLake:
     """Run the whole dbt project on ``lake`` (reference time pinned) and return the result.
 
-    ``with_tests=False`` leaves dbt's data and unit tests out (dbt's own DBT_EXCLUDE_RESOURCE_TYPES), for
+    ``with_tests=False`` leaves dbt's data and unit tests out, for
     the intermediate builds of a scenario: test_dbt_build runs them on a full build.
     """
     settings = Settings.load(env={}, cwd=lake, lake=str(lake))
     vars = {"reference_time": REFERENCE_TIME.strftime("%Y-%m-%d %H:%M:%S"), **kwargs.pop("vars", {})}
-    with pytest.MonkeyPatch.context() as patch:
-        if not with_tests:
-            patch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "test unit_test")
-        result = transform(settings, vars=vars, **kwargs)
+    result = transform(settings, vars=vars, data_tests=with_tests, **kwargs)
     return BuiltLake(settings, result)
 
 
