@@ -12,7 +12,7 @@ demo: setup
 	$(VENV)/bin/lakehouse demo $(ARGS)
 
 test: setup browser
-	$(VENV)/bin/python -m pytest $(ARGS)
+	$(VENV)/bin/python -m pytest --durations=15 $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
