@@ -1,7 +1,7 @@
 """Freshness of ``lakehouse stream``: seconds from a producer's send to visibility in silver and in gold.
 
     .venv/bin/python bench/freshness.py                                   # 4 minutes at 2,000 readings/s
-    .venv/bin/python bench/freshness.py --minutes 3 --rate 1000 --interval 5s --dbt-every 10s
+    .venv/bin/python bench/freshness.py --minutes 3 --rate 1000 --interval 5s --dbt-every 10s   # other settings
 
 What runs: ``lakehouse stream`` as a subprocess on a fresh lake under ``bench/out/`` (git-ignored), and in
 this process a producer that sends simulated readings (1,000 devices, 1 % dirty records) at a steady
@@ -132,8 +132,8 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=4.0, help="measured producing time (default 4)")
     parser.add_argument("--rate", type=float, default=2000.0, help="readings per wall-clock second (default 2000)")
     parser.add_argument("--devices", type=int, default=1000, help="simulated devices (default 1000)")
-    parser.add_argument("--interval", default="5s", help="lakehouse stream --interval (default 5s)")
-    parser.add_argument("--dbt-every", default="10s", help="lakehouse stream --dbt-every (default 10s)")
+    parser.add_argument("--interval", default="2s", help="lakehouse stream --interval (default 2s)")
+    parser.add_argument("--dbt-every", default="4s", help="lakehouse stream --dbt-every (default 4s)")
     parser.add_argument("--buffer-seconds", type=float, default=1.0, help="landing file cut, wall-clock s (1)")
     parser.add_argument("--sample-every", type=int, default=500, help="note every Nth line's send time (500)")
     parser.add_argument("--drain-timeout", type=float, default=300, help="max wait for the last readings (300 s)")

@@ -82,13 +82,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  lakehouse --lake /data/lake stream --for 1h\n  lakehouse stream --max-cycles 3",
     )
     stream.add_argument(
-        "--interval", default="5s", metavar="INTERVAL", help="bronze trigger interval: 5s, 1m, ... (default 5s)"
+        "--interval", default="2s", metavar="INTERVAL", help="bronze trigger interval: 2s, 1m, ... (default 2s)"
     )
     stream.add_argument(
         "--dbt-every",
-        default="10s",
+        default="4s",
         metavar="INTERVAL",
-        help="at most one micro-cycle per INTERVAL, when bronze has new batches (default 10s)",
+        help="at most one micro-cycle per INTERVAL, when bronze has new batches (default 4s: p95 send-to-gold "
+        "57 s at 2,000 readings/s on 2 cores, bench/freshness.py)",
     )
     stream.add_argument(
         "--seeds-every",

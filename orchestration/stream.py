@@ -65,8 +65,8 @@ def parse_duration(text: str, option: str) -> float:
 
 @dataclass(frozen=True)
 class StreamOptions:
-    interval_s: float = 5.0  # bronze trigger interval
-    dbt_every_s: float = 10.0  # at most one micro-cycle per this many seconds
+    interval_s: float = 2.0  # bronze trigger interval
+    dbt_every_s: float = 4.0  # at most one micro-cycle per this many seconds
     seeds_every_s: float = 3600.0  # reload the dbt seeds this often
     max_cycles: int | None = None  # stop after this many micro-cycles
     duration_s: float | None = None  # stop after this many seconds
