@@ -1,15 +1,21 @@
 {#
     The bronze rows of one source (`readings`, or a STEDI source `customer`, `accelerometer`,
     `step_trainer`), or no rows with the same columns when the lake has no Parquet for it yet: a plain
-    sensor lake has no STEDI folders, a lake of STEDI files has no readings, and either cycle must build. `columns` maps each bronze column to its SQL type (for the empty case).
+    sensor lake has no STEDI folders, a lake of STEDI files has no readings, and either cycle must build.
+    `columns` maps each contract column to its SQL type (for the empty case); the bronze metadata columns
+    every source shares are added here.
 #}
 {% macro stedi_bronze(table_name, columns) -%}
     {%- set relation = source('bronze', table_name) -%}
     {%- if bronze_table_has_files(table_name) -%}
         select * from {{ relation }}
     {%- else -%}
+        {%- set all_columns = dict(columns) -%}
+        {%- do all_columns.update({'_rescued_data': 'varchar', '_ingested_at': 'timestamp',
+            '_source_file': 'varchar', '_batch_id': 'bigint', '_schema_version': 'integer',
+            'event_date': 'date'}) -%}
         select
-            {%- for name, type in columns.items() %}
+            {%- for name, type in all_columns.items() %}
             cast(null as {{ type }}) as {{ name }}{{ ',' if not loop.last }}
             {%- endfor %}
         where false

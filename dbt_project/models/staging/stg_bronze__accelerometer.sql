@@ -9,12 +9,6 @@ source as (
         'x': 'double',
         'y': 'double',
         'z': 'double',
-        '_rescued_data': 'varchar',
-        '_ingested_at': 'timestamp',
-        '_source_file': 'varchar',
-        '_batch_id': 'bigint',
-        '_schema_version': 'integer',
-        'event_date': 'date',
     }) }}
 
 ),

@@ -14,12 +14,6 @@ source as (
         'share_with_research_as_of_date_ms': 'bigint',
         'share_with_public_as_of_date_ms': 'bigint',
         'share_with_friends_as_of_date_ms': 'bigint',
-        '_rescued_data': 'varchar',
-        '_ingested_at': 'timestamp',
-        '_source_file': 'varchar',
-        '_batch_id': 'bigint',
-        '_schema_version': 'integer',
-        'event_date': 'date',
     }) }}
 
 ),

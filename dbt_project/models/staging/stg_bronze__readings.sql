@@ -6,9 +6,7 @@ source as (
     {%- set columns = {'device_id': 'varchar', 'device_type': 'varchar', 'site_id': 'varchar',
         'event_time': 'timestamp', 'seq': 'bigint'} -%}
     {%- for metric in var('metrics') %}{% do columns.update({metric: 'double'}) %}{% endfor -%}
-    {%- do columns.update({'battery_pct': 'double', 'firmware': 'varchar', '_rescued_data': 'varchar',
-        '_ingested_at': 'timestamp', '_source_file': 'varchar', '_batch_id': 'bigint',
-        '_schema_version': 'integer', 'event_date': 'date'}) -%}
+    {%- do columns.update({'battery_pct': 'double', 'firmware': 'varchar'}) -%}
     {{ stedi_bronze('readings', columns) }}
 
 ),

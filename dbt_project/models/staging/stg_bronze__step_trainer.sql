@@ -7,12 +7,6 @@ source as (
         'sensor_reading_time_ms': 'bigint',
         'serial_number': 'varchar',
         'distance_from_object': 'double',
-        '_rescued_data': 'varchar',
-        '_ingested_at': 'timestamp',
-        '_source_file': 'varchar',
-        '_batch_id': 'bigint',
-        '_schema_version': 'integer',
-        'event_date': 'date',
     }) }}
 
 ),
