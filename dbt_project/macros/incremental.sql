@@ -87,7 +87,8 @@
       null: their unit is cleared but they are not inserted. So a unit left without any row (late data
       filled a gap: its data_gap anomaly must go) is cleared too;
     - during a backfill (vars backfill_from / backfill_to, see backfill.sql) every row of the range's
-      event dates is cleared, in the same statement (the models have an `event_date` column).
+      event dates is cleared, in the same statement.
+    The models have an `event_date` column, and a unit lies within one event date.
     Athena has no row-level delete on Hive tables and overwrites whole partitions instead (see
     incremental_config), where scope rows are not emitted.
 #}
@@ -105,9 +106,13 @@
     {%- set dest_cols_csv = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     {%- set backfill = backfill_range() %}
     delete from {{ target }} as target_rows
-    where exists (
-        select 1 from {{ source }} as source_rows
-        where {% for key in unit_key %}source_rows.{{ key }} = target_rows.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
+    where (
+        -- The event dates first: a cheap filter that spares the semi-join every row of other dates.
+        target_rows.event_date in (select distinct source_rows.event_date from {{ source }} as source_rows)
+        and exists (
+            select 1 from {{ source }} as source_rows
+            where {% for key in unit_key %}source_rows.{{ key }} = target_rows.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
+        )
     )
     {%- if backfill %}
     -- A backfill replaces every unit of its date range, also those it leaves without rows.
@@ -165,6 +170,12 @@
 {% macro gold_rebuild_window(date_column='event_date') -%}
 rebuild_window as (
 
+    {{ rebuild_window_select(date_column) }}
+
+),
+{%- endmacro %}
+
+{% macro rebuild_window_select(date_column='event_date') -%}
     select
         coalesce(max(last_ingested_at), cast('1900-01-01 00:00:00' as timestamp)) as since_ingested_at,
         coalesce(
@@ -172,6 +183,36 @@ rebuild_window as (
             cast('1900-01-01' as date)
         ) as floor_date
     from {{ this }}
+{%- endmacro %}
 
-),
+
+{#
+    The earliest event date among the rows of `relations` (silver_readings, silver_rejected_readings)
+    that an incremental gold build looks at (see gold_rebuild_window), as a SQL date literal: a filter
+    on it lets DuckDB skip the older part of silver, which it does not do for the window's own subquery
+    (a nested-loop join after a full scan). Only a hint: the models' conditions decide which rows count,
+    and every row they take is at least this new. '9999-12-31' when nothing is new (nothing to rebuild);
+    `none` in a unit test (its `this` is a fixture, not a table to query) and while dbt parses.
+#}
+{% macro new_rows_first_date(relations) -%}
+    {%- if not execute or model.resource_type == 'unit_test' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set first_date_sql -%}
+        with rebuild_window as ({{ rebuild_window_select() }})
+        select min(new_rows.event_date)
+        from (
+            {%- for relation in relations %}
+            select candidate_rows.event_date
+            from {{ relation }} as candidate_rows
+            cross join rebuild_window
+            where
+                candidate_rows.event_date >= rebuild_window.floor_date
+                and candidate_rows.ingested_at >= rebuild_window.since_ingested_at
+            {{ 'union all' if not loop.last }}
+            {%- endfor %}
+        ) as new_rows
+    {%- endset -%}
+    {%- set first_date = query_value(first_date_sql) or '9999-12-31' -%}
+    {{ return("cast('" ~ first_date ~ "' as date)") }}
 {%- endmacro %}

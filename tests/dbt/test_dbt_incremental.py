@@ -13,35 +13,46 @@ DAY_B = datetime(2026, 3, 2)
 # Late enough that nothing in these lakes counts as a future event, early enough to be deterministic.
 VARS = {"reference_time": "2026-03-10 00:00:00"}
 GAP_START, GAP_END = DAY_A + timedelta(hours=22), DAY_A + timedelta(hours=22, minutes=30)
+# wrb-00003 is silent across midnight; late readings fill only the first five minutes of it, so the gap
+# that remains ends on day B, the day of the device's next reading.
+NIGHT_GAP_START, NIGHT_GAP_END = DAY_A + timedelta(hours=23, minutes=30), DAY_B + timedelta(minutes=50)
 FACT_TABLES = (
     "silver.silver_classified_readings",
     "gold.gold_sensor_metrics_hourly",
     "gold.gold_sensor_metrics_daily",
     "gold.gold_anomalies",
+    "gold.gold_device_activity_daily",
 )
 INTERVALS = {1: 30, 2: 10, 3: 5, 4: 5}  # registry device index -> reporting interval (s) of its type
 
 
 def first_batch(bronze, lake) -> None:
-    """Four devices, one per type, from day A 20:00 to day B 01:00; env-00001 silent 22:00-22:30."""
+    """Four devices, one per type, from day A 20:00 to day B 01:00; env-00001 silent 22:00-22:30 and
+    wrb-00003 from 23:30 to day B 00:50."""
     noise = random.Random(7)
     rows = []
     for index, every_s in INTERVALS.items():
         count = int(5 * 3600 / every_s)
         rows += bronze.series(index, DAY_A + timedelta(hours=20), count, every_s, noise=noise)
     rows = [r for r in rows if not (r["device_id"] == "env-00001" and GAP_START <= r["event_time"] < GAP_END)]
+    rows = [
+        r
+        for r in rows
+        if not (r["device_id"] == "wrb-00003" and NIGHT_GAP_START <= r["event_time"] < NIGHT_GAP_END)
+    ]
     bronze.write(lake, rows, batch_id=0, ingested_at=DAY_B + timedelta(hours=2))
 
 
 def second_batch(bronze, lake) -> None:
-    """The next hour of every device, env-00001's late readings of the silence, and machine readings of
-    day A 21:00-21:05 published a second time."""
+    """The next hour of every device, env-00001's late readings of the silence, wrb-00003's of the first
+    five minutes of its silence, and machine readings of day A 21:00-21:05 published a second time."""
     noise = random.Random(8)
     rows = []
     for index, every_s in INTERVALS.items():
         first_seq = int(5 * 3600 / every_s) + 1
         rows += bronze.series(index, DAY_B + timedelta(hours=1), int(3600 / every_s), every_s, first_seq, noise=noise)
     late = bronze.series(1, GAP_START, 60, 30, first_seq=241, noise=noise)  # seqs of the silence
+    late += bronze.series(3, NIGHT_GAP_START, 60, 5, first_seq=int(3.5 * 3600 / 5) + 1, noise=noise)
     republished = bronze.series(2, DAY_A + timedelta(hours=21), 30, 10, first_seq=361, noise=random.Random(9))
     bronze.write(lake, rows + late + republished, batch_id=1, ingested_at=DAY_B + timedelta(hours=4))
 
@@ -87,6 +98,7 @@ def test_late_data_re_aggregates_exactly_the_affected_hours(late_data_lake):
     assert rebuilt == {
         ("env-00001", DAY_A + timedelta(hours=22)),  # the late readings of the silence
         ("mch-00002", DAY_A + timedelta(hours=21)),  # the re-published readings
+        ("wrb-00003", DAY_A + timedelta(hours=23)),  # the late readings of the night silence
         ("env-00001", next_hour),
         ("mch-00002", next_hour),
         ("wrb-00003", next_hour),
@@ -95,8 +107,15 @@ def test_late_data_re_aggregates_exactly_the_affected_hours(late_data_lake):
 
 
 def test_late_data_that_fills_a_silence_removes_its_data_gap(late_data_lake):
-    assert late_data_lake.gaps_before == [("env-00001", GAP_END)]
-    assert late_data_lake.gaps_after == []
+    assert sorted(late_data_lake.gaps_before) == [("env-00001", GAP_END), ("wrb-00003", NIGHT_GAP_END)]
+    assert late_data_lake.gaps_after == [("wrb-00003", NIGHT_GAP_END)]
+
+
+def test_late_data_that_shortens_a_silence_moves_the_start_of_its_data_gap(late_data_lake):
+    started = late_data_lake.built.query(
+        "select started_at from gold.gold_anomalies where anomaly_kind = 'data_gap' and device_id = 'wrb-00003'"
+    )
+    assert started == [(NIGHT_GAP_START + timedelta(minutes=5) - timedelta(seconds=5),)]
 
 
 def test_data_later_than_the_lookback_waits_for_a_wider_lookback_or_a_full_refresh(tmp_path, bronze, lake_builder):
@@ -112,3 +131,28 @@ def test_data_later_than_the_lookback_waits_for_a_wider_lookback_or_a_full_refre
     wider_lookback = lake_builder(vars={**VARS, "lookback_days": 14})
     assert wider_lookback.result.success, wider_lookback.result.failures
     assert wider_lookback.query(sql) == [(3,)]
+
+
+def test_late_data_before_midnight_rebuilds_the_gap_that_ends_the_next_day(tmp_path, bronze, lake_builder, rows_equal):
+    """Only late readings arrive, all on day A: the silence they shorten ends on day B, whose data_gap
+    window (owned by the day of the reading that ends it) must move its start too."""
+    noise = random.Random(11)
+    rows = bronze.series(3, DAY_A + timedelta(hours=23), 720 + 120, 5, noise=noise)  # 23:00 to 00:10 of day B
+    silent = [r for r in rows if NIGHT_GAP_START <= r["event_time"] < DAY_B + timedelta(minutes=5)]
+    bronze.write(tmp_path, [r for r in rows if r not in silent], batch_id=0, ingested_at=DAY_B + timedelta(hours=2))
+    # A later batch of another device: the next build looks at the newest batch again, and this one must not
+    # be wrb-00003's (or day B would be rebuilt whatever the rule).
+    other = bronze.series(1, DAY_A + timedelta(hours=10), 10, 30, noise=noise)
+    bronze.write(tmp_path, other, batch_id=1, ingested_at=DAY_B + timedelta(hours=3))
+    assert lake_builder(vars=VARS).result.success
+    bronze.write(tmp_path, silent[:60], batch_id=2, ingested_at=DAY_B + timedelta(hours=4))  # 23:30 to 23:35
+
+    incremental = lake_builder(vars=VARS)
+    assert incremental.result.success, incremental.result.failures
+    gaps_sql = "select started_at, ended_at from gold.gold_anomalies where anomaly_kind = 'data_gap'"
+    assert incremental.query(gaps_sql) == [
+        (NIGHT_GAP_START + timedelta(minutes=5) - timedelta(seconds=5), DAY_B + timedelta(minutes=5))
+    ]
+    after_incremental = incremental.rows("gold.gold_anomalies")
+    full = lake_builder(vars=VARS, full_refresh=True)
+    assert rows_equal(full.rows("gold.gold_anomalies"), after_incremental)

@@ -36,6 +36,7 @@ TABLES = {
     "gold.gold_sensor_metrics_hourly": "event_date",
     "gold.gold_sensor_metrics_daily": "event_date",
     "gold.gold_anomalies": "event_date",
+    "gold.gold_device_activity_daily": "event_date",
 }
 
 _ARROW = {"string": pa.string(), "long": pa.int64(), "double": pa.float64(), "timestamp": pa.timestamp("us")}

@@ -55,3 +55,43 @@
 {% macro bucket_number(timestamp) -%}
     cast(floor({{ epoch_ms(timestamp) }} / {{ var('anomaly_zscore_window_minutes') * 60000 }}.0) as bigint)
 {%- endmacro %}
+
+
+{#
+    The device-days an incremental build of gold_anomalies rebuilds, given a CTE of touched (device_id,
+    event_date) pairs (with repeats): those not older than the lookback floor (CTE rebuild_window).
+    DuckDB replaces exactly those (replace_units); Athena overwrites whole date partitions, so there every
+    device with readings on a touched date is rebuilt, or its windows of that date would be lost.
+#}
+{% macro anomaly_device_days_to_rebuild(touched, silver, rejected) -%}
+    {{ return(adapter.dispatch('anomaly_device_days_to_rebuild', 'lakehouse')(touched, silver, rejected)) }}
+{%- endmacro %}
+
+{% macro default__anomaly_device_days_to_rebuild(touched, silver, rejected) -%}
+    select distinct
+        {{ touched }}.device_id,
+        {{ touched }}.event_date
+    from {{ touched }}
+    where {{ touched }}.event_date >= (select rebuild_window.floor_date from rebuild_window)
+{%- endmacro %}
+
+{% macro athena__anomaly_device_days_to_rebuild(touched, silver, rejected) -%}
+    select
+        silver_readings.device_id,
+        silver_readings.event_date
+    from {{ silver }} as silver_readings
+    where
+        silver_readings.event_date in (select {{ touched }}.event_date from {{ touched }})
+        and silver_readings.event_date >= (select rebuild_window.floor_date from rebuild_window)
+
+    union
+
+    select
+        rejected_readings.device_id,
+        rejected_readings.event_date
+    from {{ rejected }} as rejected_readings
+    where
+        rejected_readings.event_date in (select {{ touched }}.event_date from {{ touched }})
+        and rejected_readings.event_date >= (select rebuild_window.floor_date from rebuild_window)
+        and rejected_readings.rejection_reason = 'out_of_range'
+{%- endmacro %}

@@ -48,6 +48,8 @@ silver_signatures as (
             silver_readings.device_id = candidate_periods.device_id
             and silver_readings.event_date = candidate_periods.event_date
             and {{ period_sql }} = candidate_periods.period_at
+    -- Said again here, on the scan itself: without it DuckDB aggregates all of silver before the join.
+    where silver_readings.event_date >= (select rebuild_window.floor_date from rebuild_window)
     group by candidate_periods.device_id, candidate_periods.event_date, candidate_periods.period_at
 
 ),

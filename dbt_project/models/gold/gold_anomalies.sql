@@ -8,8 +8,12 @@
     values among them, and points of consecutive readings are grouped into windows.
 -#}
 {%- set backfill = backfill_range() if is_incremental() else none %}
+{%- set first_new_date = new_rows_first_date([ref('silver_readings'), ref('silver_rejected_readings')])
+    if is_incremental() and not backfill else none %}
 {%- set metrics = var('metrics') %}
 {%- set bucket_minutes = var('anomaly_zscore_window_minutes') %}
+{#- How far a reading's z-score neighbourhood reaches: its bucket and the next one on either side. #}
+{%- set reach_minutes = 2 * bucket_minutes %}
 {%- set flat_readings = var('anomaly_flatline_min_readings') %}
 {%- set flat_minimum_s = var('anomaly_flatline_min_minutes') * 60.0 %}
 {#- Point kinds: scored per reading and metric; `repeat` (the value of the previous reading again) builds flatlines. #}
@@ -23,12 +27,6 @@ with
 silver_readings as (
 
     select * from {{ ref('silver_readings') }}
-
-),
-
-rejected_readings as (
-
-    select * from {{ ref('silver_rejected_readings') }}
 
 ),
 
@@ -101,7 +99,7 @@ readings as (
 rejected_to_scan as (
 
     select rejected_readings.*
-    from rejected_readings
+    from {{ ref('silver_rejected_readings') }} as rejected_readings
     where
         {{ in_backfill_range('rejected_readings.event_date', backfill) }}
         and rejected_readings.rejection_reason = 'out_of_range'
@@ -112,18 +110,21 @@ rejected_to_scan as (
 
 {{ gold_rebuild_window() }}
 
--- The late-data rule. A reading ingested since the last build can change the windows of its own day, of
--- the days its z-score neighbourhood reaches and of the day of the device's next reading (the gap and
--- jump that end there): those device-days are rebuilt (see changed_device_days), from the device's
--- readings since the day before the earliest of them plus its last reading before that. silver_readings
--- is read directly by each CTE here, not through the import CTE: DuckDB materializes a CTE that several
--- others read, and materializing all of silver would cost more than the rest of the run (the rejected
--- readings are few).
+-- The late-data rule. A reading ingested since the last build can change the windows of the days its
+-- z-score neighbourhood reaches (reach minutes on both sides) and of the day of the device's next reading
+-- (the gap and jump that end there; the next reading after the day's last new one is enough, as the
+-- others are new readings or lie within that day). Exactly those device-days are rebuilt, each from its
+-- own readings, those within reach of its edges and the one reading before (`readings`), so that the work
+-- follows the new data, not the age of the table. silver_readings is read directly by each CTE here, not
+-- through the import CTE: DuckDB materializes a CTE that several others read, and materializing all of
+-- silver would cost more than the rest of the run (the rejected readings are few).
 new_readings as (
 
     select
         silver_readings.device_id,
-        silver_readings.event_date
+        silver_readings.event_date,
+        silver_readings.event_at,
+        true as is_accepted
     from {{ ref('silver_readings') }} as silver_readings
     cross join rebuild_window
     where
@@ -134,8 +135,10 @@ new_readings as (
 
     select
         rejected_readings.device_id,
-        rejected_readings.event_date
-    from rejected_readings
+        rejected_readings.event_date,
+        rejected_readings.event_at,
+        false as is_accepted
+    from {{ ref('silver_rejected_readings') }} as rejected_readings
     cross join rebuild_window
     where
         rejected_readings.rejection_reason = 'out_of_range'
@@ -144,29 +147,96 @@ new_readings as (
 
 ),
 
-context_starts as (
+last_new_readings as (
 
     select
         device_id,
-        cast({{ dbt.dateadd('day', -1, 'min(event_date)') }} as date) as context_date
+        event_date,
+        max(event_at) as event_at
     from new_readings
-    group by device_id
+    where is_accepted
+    group by device_id, event_date
 
 ),
 
+next_readings as (
+
+    select
+        last_new_readings.device_id,
+        min(silver_readings.event_at) as event_at
+    from {{ ref('silver_readings') }} as silver_readings
+    inner join last_new_readings
+        on silver_readings.device_id = last_new_readings.device_id
+    where
+        silver_readings.event_date >= last_new_readings.event_date
+        and silver_readings.event_at > last_new_readings.event_at
+    group by last_new_readings.device_id, last_new_readings.event_date
+
+),
+
+touched_device_days as (
+
+    {%- for offset in [-1 * reach_minutes, 0, reach_minutes] %}
+    select
+        device_id,
+        cast({{ dbt.dateadd('minute', offset, 'event_at') }} as date) as event_date
+    from new_readings
+    union all
+    {%- endfor %}
+    select
+        device_id,
+        cast(event_at as date) as event_date
+    from next_readings
+
+),
+
+changed_device_days as (
+
+    {{ anomaly_device_days_to_rebuild('touched_device_days', ref('silver_readings'), ref('silver_rejected_readings')) }}
+
+),
+
+-- The readings a changed device-day is computed from: its own and those within reach of its edges
+-- (one time range per run of consecutive changed days of a device, so that ranges never overlap)...
+changed_day_runs as (
+
+    select
+        device_id,
+        event_date,
+        cast({{ dbt.dateadd(
+            'day', '-1 * row_number() over (partition by device_id order by event_date)', 'event_date'
+        ) }} as date) as run_key
+    from changed_device_days
+
+),
+
+context_ranges as (
+
+    select
+        device_id,
+        {{ dbt.dateadd('minute', -1 * reach_minutes, 'cast(min(event_date) as timestamp)') }} as range_start,
+        {{ dbt.dateadd('minute', reach_minutes, dbt.dateadd('day', 1, 'cast(max(event_date) as timestamp)')) }}
+            as range_end
+    from changed_day_runs
+    group by device_id, run_key
+
+),
+
+-- ... and the reading just before each range (the predecessor of its first reading), when no other
+-- range holds it.
 previous_readings as (
 
     select
-        silver_readings.device_id,
+        context_ranges.device_id,
         max(silver_readings.event_at) as event_at
     from {{ ref('silver_readings') }} as silver_readings
-    inner join context_starts
-        on silver_readings.device_id = context_starts.device_id
+    inner join context_ranges
+        on silver_readings.device_id = context_ranges.device_id
     cross join rebuild_window
     where
-        silver_readings.event_date < context_starts.context_date
+        silver_readings.event_at < context_ranges.range_start
         and silver_readings.event_date >= rebuild_window.floor_date
-    group by silver_readings.device_id
+    group by context_ranges.device_id, context_ranges.range_start
 
 ),
 
@@ -174,9 +244,16 @@ readings as (
 
     select silver_readings.*
     from {{ ref('silver_readings') }} as silver_readings
-    inner join context_starts
-        on silver_readings.device_id = context_starts.device_id
-    where silver_readings.event_date >= context_starts.context_date
+    inner join context_ranges
+        on
+            silver_readings.device_id = context_ranges.device_id
+            and silver_readings.event_at >= context_ranges.range_start
+            and silver_readings.event_at < context_ranges.range_end
+    {%- if first_new_date %}
+    -- A literal DuckDB prunes the scan with (see new_rows_first_date): no range starts before the day
+    -- before the first new reading.
+    where silver_readings.event_date >= cast({{ dbt.dateadd('day', -1, first_new_date) }} as date)
+    {%- endif %}
 
     union all
 
@@ -186,18 +263,30 @@ readings as (
         on
             silver_readings.device_id = previous_readings.device_id
             and silver_readings.event_at = previous_readings.event_at
+    where
+        not exists (
+            select 1 from context_ranges
+            where
+                context_ranges.device_id = silver_readings.device_id
+                and silver_readings.event_at >= context_ranges.range_start
+                and silver_readings.event_at < context_ranges.range_end
+        )
 
 ),
 
 rejected_to_scan as (
 
     select rejected_readings.*
-    from rejected_readings
-    inner join context_starts
-        on rejected_readings.device_id = context_starts.device_id
+    from {{ ref('silver_rejected_readings') }} as rejected_readings
+    inner join changed_device_days
+        on
+            rejected_readings.device_id = changed_device_days.device_id
+            and rejected_readings.event_date = changed_device_days.event_date
     where
-        rejected_readings.event_date >= context_starts.context_date
-        and rejected_readings.rejection_reason = 'out_of_range'
+        rejected_readings.rejection_reason = 'out_of_range'
+    {%- if first_new_date %}
+        and rejected_readings.event_date >= cast({{ dbt.dateadd('day', -1, first_new_date) }} as date)
+    {%- endif %}
 
 ),
 
@@ -211,7 +300,7 @@ readings as (
 
 rejected_to_scan as (
 
-    select * from rejected_readings
+    select * from {{ ref('silver_rejected_readings') }}
     where rejection_reason = 'out_of_range'
 
 ),
@@ -236,8 +325,7 @@ sequenced_readings as (
         {%- endfor %}
         row_number() over {{ device_series }} as reading_number,
         lag(event_at) over {{ device_series }} as previous_event_at,
-        lag(event_date) over {{ device_series }} as previous_event_date,
-        lead(event_at) over {{ device_series }} as next_event_at
+        lag(event_date) over {{ device_series }} as previous_event_date
     from readings
 
 ),
@@ -305,15 +393,9 @@ scored_readings as (
         sequenced_readings.reading_number,
         sequenced_readings.previous_event_at,
         sequenced_readings.previous_event_date,
-        sequenced_readings.next_event_at,
         limits_by_device_type.silence_after_s,
         {{ seconds_between('sequenced_readings.previous_event_at', 'sequenced_readings.event_at') }}
         / limits_by_device_type.silence_after_s as gap_score,
-        {%- if is_incremental() and not backfill %}
-        sequenced_readings.ingested_at >= (select rebuild_window.since_ingested_at from rebuild_window) as is_new,
-        {%- else %}
-        false as is_new,
-        {%- endif %}
         {%- for metric in metrics %}
         {%- set m = 'sequenced_readings.' ~ metric %}
         {%- set limit = 'limits_by_device_type.' ~ metric ~ '__' %}
@@ -357,7 +439,7 @@ scored_readings as (
 ),
 
 -- Readings that matter from here on (few): flagged for some metric and kind or repeating a value
--- (has_point), ending a silence, or new.
+-- (has_point), or ending a silence.
 notable_readings as (
 
     select *
@@ -378,7 +460,6 @@ notable_readings as (
     where
         has_point
         or gap_score > 1
-        or is_new
 
 ),
 
@@ -704,35 +785,6 @@ windows_to_keep as (
 ),
 
 {%- elif is_incremental() -%}
-
-changed_device_days as (
-
-    select distinct
-        device_id,
-        event_date
-    from (
-        {%- for offset in [0, -2 * bucket_minutes, 2 * bucket_minutes] %}
-        select
-            device_id,
-            cast({{ dbt.dateadd('minute', offset, 'event_at') }} as date) as event_date
-        from notable_readings
-        where is_new
-        union all
-        {%- endfor %}
-        select
-            device_id,
-            cast(next_event_at as date) as event_date
-        from notable_readings
-        where is_new and next_event_at is not null
-        union all
-        select
-            device_id,
-            event_date
-        from new_readings
-    ) as changed
-    where event_date >= (select rebuild_window.floor_date from rebuild_window)
-
-),
 
 windows_to_keep as (
 

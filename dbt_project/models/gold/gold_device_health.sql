@@ -1,8 +1,15 @@
+{#-
+    A device's history comes from gold_device_activity_daily (a row per device-day) and only the last
+    two days from silver itself: this model is rebuilt whole on every run, so it must not read every
+    silver reading. silver_readings is read directly by each CTE, not through an import CTE that DuckDB
+    would materialize whole.
+-#}
+
 with
 
-silver_readings as (
+device_activity as (
 
-    select * from {{ ref('silver_readings') }}
+    select * from {{ ref('gold_device_activity_daily') }}
 
 ),
 
@@ -26,22 +33,59 @@ as_of as (
     select
         coalesce(
             {{ timestamp_literal(reference_time) if reference_time else 'cast(null as timestamp)' }},
-            max(event_at)
+            max(last_event_at)
         ) as as_of_at
-    from silver_readings
+    from device_activity
 
 ),
 
 recent_readings as (
 
-    select
-        silver_readings.*,
-        as_of.as_of_at
-    from silver_readings
-    cross join as_of
+    select silver_readings.*
+    from {{ ref('silver_readings') }} as silver_readings
     where
-        silver_readings.event_at <= as_of.as_of_at
-        and silver_readings.event_at > {{ dbt.dateadd('hour', -24, 'as_of.as_of_at') }}
+        silver_readings.event_date
+        between (select cast({{ dbt.dateadd('hour', -24, 'as_of.as_of_at') }} as date) from as_of)
+        and (select cast(as_of.as_of_at as date) from as_of)
+        and silver_readings.event_at <= (select as_of.as_of_at from as_of)
+        and silver_readings.event_at > (select {{ dbt.dateadd('hour', -24, 'as_of.as_of_at') }} from as_of)
+
+),
+
+-- The device-days before the reference time's date as summarized, and that date's readings up to the
+-- reference time summarized the same way.
+activity_until_as_of as (
+
+    select
+        device_id,
+        device_type,
+        site_id,
+        first_event_at,
+        last_event_at,
+        last_battery_at,
+        last_battery_pct
+    from device_activity
+    where event_date < (select cast(as_of.as_of_at as date) from as_of)
+
+    union all
+
+    select
+        silver_readings.device_id,
+        silver_readings.device_type,
+        silver_readings.site_id,
+        min(silver_readings.event_at) as first_event_at,
+        max(silver_readings.event_at) as last_event_at,
+        max(case when silver_readings.battery_pct is not null then silver_readings.event_at end)
+            as last_battery_at,
+        max_by(
+            silver_readings.battery_pct,
+            case when silver_readings.battery_pct is not null then silver_readings.event_at end
+        ) as last_battery_pct
+    from {{ ref('silver_readings') }} as silver_readings
+    where
+        silver_readings.event_date = (select cast(as_of.as_of_at as date) from as_of)
+        and silver_readings.event_at <= (select as_of.as_of_at from as_of)
+    group by silver_readings.device_id, silver_readings.device_type, silver_readings.site_id
 
 ),
 
@@ -51,12 +95,11 @@ device_last_seen as (
         device_id,
         device_type,
         site_id,
-        min(event_at) as first_seen_at,
-        max(event_at) as last_seen_at,
-        max_by(battery_pct, case when battery_pct is not null then event_at end) as battery_pct
+        min(first_event_at) as first_seen_at,
+        max(last_event_at) as last_seen_at,
+        max_by(last_battery_pct, last_battery_at) as battery_pct
 
-    from silver_readings
-    where event_at <= (select as_of.as_of_at from as_of)
+    from activity_until_as_of
     group by device_id, device_type, site_id
 
 ),

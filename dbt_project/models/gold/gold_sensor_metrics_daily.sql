@@ -1,6 +1,8 @@
 {{ config(**incremental_config(unique_key=['device_id', 'event_date'])) }}
 
 {%- set backfill = backfill_range() if is_incremental() else none %}
+{%- set first_new_date = new_rows_first_date([ref('silver_readings')])
+    if is_incremental() and not backfill else none %}
 
 with
 
@@ -39,6 +41,10 @@ readings_to_aggregate as (
     from {{ ref('silver_readings') }} as silver_readings
     where
         silver_readings.event_date in (select changed_periods.event_date from changed_periods)
+        {%- if first_new_date %}
+        -- Said again as a literal, which DuckDB prunes the scan with (see new_rows_first_date).
+        and silver_readings.event_date >= {{ first_new_date }}
+        {%- endif %}
         and {{ changed_units(
             'exists (select 1 from changed_periods where changed_periods.device_id = silver_readings.device_id '
             ~ 'and changed_periods.period_at = silver_readings.event_date)'

@@ -1,4 +1,4 @@
-{{ config(**incremental_config(unique_key=['event_date', 'device_id'])) }}
+{{ config(**incremental_config(unique_key=['event_date', 'device_id', 'event_hour'])) }}
 
 {%- set backfill = backfill_range() if is_incremental() else none %}
 {%- set rebuild_dates = silver_dates_to_rebuild(ref('stg_bronze__readings'))
@@ -46,43 +46,48 @@ readings_to_classify as (
 
 {%- elif is_incremental() -%}
 
--- Only device-days whose bronze rows are not all classified yet (on Athena: all of a touched date).
-bronze_device_days as (
+-- Only device-hours whose bronze rows are not all classified yet (on Athena: all of a touched date).
+-- The hour, not the day: a stream's new rows fill a few hours, and a day would reclassify far more.
+bronze_device_hours as (
 
     select
         event_date,
         device_id,
+        {{ dbt.date_trunc('hour', 'event_at') }} as event_hour,
         count(*) as bronze_rows
     from bronze_readings
-    group by event_date, device_id
+    group by event_date, device_id, {{ dbt.date_trunc('hour', 'event_at') }}
 
 ),
 
-classified_device_days as (
+classified_device_hours as (
 
     select
         event_date,
         device_id,
+        event_hour,
         count(*) as classified_rows
     from {{ this }}
     where event_date in {{ date_list(rebuild_dates) }}
-    group by event_date, device_id
+    group by event_date, device_id, event_hour
 
 ),
 
-device_days_to_rebuild as (
+device_hours_to_rebuild as (
 
     select
-        bronze_device_days.event_date,
-        bronze_device_days.device_id
-    from bronze_device_days
-    left join classified_device_days
+        bronze_device_hours.event_date,
+        bronze_device_hours.device_id,
+        bronze_device_hours.event_hour
+    from bronze_device_hours
+    left join classified_device_hours
         on
-            bronze_device_days.event_date = classified_device_days.event_date
-            and bronze_device_days.device_id = classified_device_days.device_id
+            bronze_device_hours.event_date = classified_device_hours.event_date
+            and bronze_device_hours.device_id = classified_device_hours.device_id
+            and bronze_device_hours.event_hour = classified_device_hours.event_hour
     where {{ changed_units(
-        'classified_device_days.classified_rows is null '
-        ~ 'or classified_device_days.classified_rows <> bronze_device_days.bronze_rows'
+        'classified_device_hours.classified_rows is null '
+        ~ 'or classified_device_hours.classified_rows <> bronze_device_hours.bronze_rows'
     ) }}
 
 ),
@@ -91,10 +96,11 @@ readings_to_classify as (
 
     select bronze_readings.*
     from bronze_readings
-    inner join device_days_to_rebuild
+    inner join device_hours_to_rebuild
         on
-            bronze_readings.event_date = device_days_to_rebuild.event_date
-            and bronze_readings.device_id = device_days_to_rebuild.device_id
+            bronze_readings.event_date = device_hours_to_rebuild.event_date
+            and bronze_readings.device_id = device_hours_to_rebuild.device_id
+            and {{ dbt.date_trunc('hour', 'bronze_readings.event_at') }} = device_hours_to_rebuild.event_hour
 
 ),
 
@@ -132,6 +138,7 @@ final as (
         copy_number,
         rejection_reason,
         rejected_metric,
+        {{ dbt.date_trunc('hour', 'event_at') }} as event_hour,
         event_date
 
     from classified_readings
