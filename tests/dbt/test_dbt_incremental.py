@@ -36,9 +36,7 @@ def first_batch(bronze, lake) -> None:
         rows += bronze.series(index, DAY_A + timedelta(hours=20), count, every_s, noise=noise)
     rows = [r for r in rows if not (r["device_id"] == "env-00001" and GAP_START <= r["event_time"] < GAP_END)]
     rows = [
-        r
-        for r in rows
-        if not (r["device_id"] == "wrb-00003" and NIGHT_GAP_START <= r["event_time"] < NIGHT_GAP_END)
+        r for r in rows if not (r["device_id"] == "wrb-00003" and NIGHT_GAP_START <= r["event_time"] < NIGHT_GAP_END)
     ]
     bronze.write(lake, rows, batch_id=0, ingested_at=DAY_B + timedelta(hours=2))
 

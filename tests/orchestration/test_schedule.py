@@ -84,8 +84,10 @@ def landed_lake(tmp_path) -> Settings:
     from ingestion.simulator import FleetConfig
 
     settings = Settings(lake=str(tmp_path / "lake"))
-    produce(settings, FleetConfig(devices=8, readings=1500, dirty_rate=0.01, seed=5,
-                                  start=datetime(2026, 11, 20, 6, tzinfo=UTC)))
+    produce(
+        settings,
+        FleetConfig(devices=8, readings=1500, dirty_rate=0.01, seed=5, start=datetime(2026, 11, 20, 6, tzinfo=UTC)),
+    )
     return settings
 
 
@@ -104,8 +106,10 @@ def cycle_windows(settings: Settings) -> list[tuple[str, str]]:
 def test_two_schedulers_started_at_once_never_overlap_their_cycles(landed_lake):
     command = [LAKEHOUSE, "--lake", landed_lake.lake, "schedule", "--every", "1s", "--max-cycles", "1"]
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    schedulers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-                  for _ in range(2)]
+    schedulers = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        for _ in range(2)
+    ]
     outputs = [s.communicate(timeout=600)[0] for s in schedulers]
 
     assert [s.returncode for s in schedulers] == [0, 0], outputs
@@ -122,7 +126,11 @@ def test_kill_9_of_a_scheduler_mid_cycle_then_a_restart_completes_with_nothing_d
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     scheduler = subprocess.Popen(
         [LAKEHOUSE, "--lake", landed_lake.lake, "schedule", "--every", "1h", "--max-cycles", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
     )
     seen = []
     for line in scheduler.stdout:
@@ -134,13 +142,15 @@ def test_kill_9_of_a_scheduler_mid_cycle_then_a_restart_completes_with_nothing_d
     scheduler.wait(timeout=60)
     assert scheduler.returncode == -signal.SIGKILL, "".join(seen)
 
-    rerun = subprocess.run([LAKEHOUSE, "--lake", landed_lake.lake, "run"], capture_output=True, text=True,
-                           env=env, timeout=600)
+    rerun = subprocess.run(
+        [LAKEHOUSE, "--lake", landed_lake.lake, "run"], capture_output=True, text=True, env=env, timeout=600
+    )
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
 
     lake = landed_lake.lake_root
     with duckdb.connect(str(lake.warehouse), read_only=True) as con:
-        bronze = con.execute(f"select count(*) from read_parquet('{lake.bronze_readings}/*/*.parquet')").fetchall()[0][0]
+        bronze_files = f"{lake.bronze_readings}/*/*.parquet"
+        bronze = con.execute(f"select count(*) from read_parquet('{bronze_files}')").fetchall()[0][0]
         accepted, distinct_keys = con.execute(
             "select count(*), count(distinct (device_id, event_at, seq)) from silver.silver_readings"
         ).fetchall()[0]

@@ -2,7 +2,6 @@
 function call ``<name>(<arguments>)`` (config macros as an empty config), which is enough for SQLFluff
 to parse the model. Only SQLFluff uses this module (``library_path`` in .sqlfluff)."""
 
-
 # Macros that render a whole query over the CTE named by their first argument.
 QUERY_MACROS = {"anomaly_device_days_to_rebuild"}
 
