@@ -3,7 +3,6 @@ without Spark), built with the real dbt on DuckDB. Tests reach the helpers throu
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -151,20 +150,6 @@ class BuiltLake:
             return con.execute(f"select count(*) from read_parquet('{glob}')").fetchall()[0][0]
 
 
-def same_rows(left: list[tuple[Any, ...]], right: list[tuple[Any, ...]]) -> bool:
-    """Equal rows, floats equal to 1e-9 relative (parallel aggregation may change the last bits)."""
-    if len(left) != len(right):
-        return False
-    for a, b in zip(left, right, strict=True):
-        for x, y in zip(a, b, strict=True):
-            if isinstance(x, float) and isinstance(y, float):
-                if not (math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(x) and math.isnan(y))):
-                    return False
-            elif x != y:
-                return False
-    return True
-
-
 def build(lake: Path, *, with_tests: bool = True, **kwargs: Any) -> BuiltLake:
     """Run the whole dbt project on ``lake`` (reference time pinned) and return the result.
 
@@ -235,12 +220,6 @@ def small_fleet(tmp_path_factory: pytest.TempPathFactory) -> tuple[BuiltLake, Di
     built = build(lake, unit_tests=True)
     assert built.result.success, built.result.failures
     return built, fleet
-
-
-@pytest.fixture
-def rows_equal() -> Callable[[list[tuple[Any, ...]], list[tuple[Any, ...]]], bool]:
-    """``same_rows``: equal rows, floats compared to 1e-9 relative."""
-    return same_rows
 
 
 BRONZE_HELPERS = SimpleNamespace(

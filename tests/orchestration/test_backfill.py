@@ -8,7 +8,6 @@ the real Great Expectations gates.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,20 +92,6 @@ def dated_rows(settings: Settings, dates: list[str]) -> dict[str, list[tuple]]:
     return result
 
 
-def same_rows(left: list[tuple], right: list[tuple]) -> bool:
-    """Equal rows, floats to 1e-9 relative (parallel aggregation may change the last bits)."""
-    if len(left) != len(right):
-        return False
-    for a, b in zip(left, right, strict=True):
-        for x, y in zip(a, b, strict=True):
-            if isinstance(x, float) and isinstance(y, float):
-                if not (math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(x) and math.isnan(y))):
-                    return False
-            elif x != y:
-                return False
-    return True
-
-
 def execute(settings: Settings, sql: str) -> None:
     with duckdb.connect(str(settings.lake_root.warehouse)) as con:
         con.execute(sql)
@@ -167,7 +152,9 @@ def test_backfill_leaves_every_other_date_exactly_as_it_was(backfilled):
     assert outside_before["gold.gold_anomalies"] and outside_before["gold.gold_sensor_metrics_hourly"]
 
 
-def test_backfill_rebuilds_the_range_as_a_full_refresh_would_including_data_older_than_the_lookback(backfilled):
+def test_backfill_rebuilds_the_range_as_a_full_refresh_would_including_data_older_than_the_lookback(
+    backfilled, rows_equal
+):
     settings, report, _, _ = backfilled
     after_backfill = dated_rows(settings, INSIDE)
     with duckdb.connect(str(settings.lake_root.warehouse), read_only=True) as con:
@@ -182,7 +169,7 @@ def test_backfill_rebuilds_the_range_as_a_full_refresh_would_including_data_olde
     assert full.success, full.failures
     expected = dated_rows(copy, INSIDE)
     for table in TABLES:
-        assert same_rows(after_backfill[table], expected[table]), table
+        assert rows_equal(after_backfill[table], expected[table]), table
     assert "made-up" not in {row[0] for row in after_backfill["gold.gold_anomalies"]}
 
 
