@@ -61,3 +61,16 @@
 {% macro athena__timestamp_from_epoch_ms(milliseconds) -%}
     cast(from_unixtime({{ milliseconds }} / 1000.0) as timestamp)
 {%- endmacro %}
+
+
+{#
+    The columns every bronze table shares (spark/transform.py writes them on every row), renamed and
+    cast the same way in every staging model. Renders a select list without a trailing comma.
+#}
+{% macro bronze_metadata_columns() -%}
+        cast(_rescued_data as varchar) as rescued_data,
+        cast(_ingested_at as timestamp) as ingested_at,
+        cast(_source_file as varchar) as source_file,
+        cast(_batch_id as bigint) as batch_id,
+        cast(_schema_version as integer) as schema_version
+{%- endmacro %}

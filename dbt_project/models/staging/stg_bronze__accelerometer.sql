@@ -22,11 +22,7 @@ renamed as (
         cast(x as double) as x,
         cast(y as double) as y,
         cast(z as double) as z,
-        cast(_rescued_data as varchar) as rescued_data,
-        cast(_ingested_at as timestamp) as ingested_at,
-        cast(_source_file as varchar) as source_file,
-        cast(_batch_id as bigint) as batch_id,
-        cast(_schema_version as integer) as schema_version,
+        {{ bronze_metadata_columns() }},
         cast(event_date as date) as event_date
 
     from source

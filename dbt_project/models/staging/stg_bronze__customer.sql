@@ -34,11 +34,7 @@ renamed as (
         {{ timestamp_from_epoch_ms('registration_date_ms') }} as registered_at,
         {{ timestamp_from_epoch_ms('last_update_date_ms') }} as last_updated_at,
         {{ timestamp_from_epoch_ms('share_with_research_as_of_date_ms') }} as research_consent_at,
-        cast(_rescued_data as varchar) as rescued_data,
-        cast(_ingested_at as timestamp) as ingested_at,
-        cast(_source_file as varchar) as source_file,
-        cast(_batch_id as bigint) as batch_id,
-        cast(_schema_version as integer) as schema_version,
+        {{ bronze_metadata_columns() }},
         cast(event_date as date) as event_date
 
     from source

@@ -25,11 +25,7 @@ renamed as (
         {%- endfor %}
         cast(battery_pct as double) as battery_pct,
         cast(firmware as varchar) as firmware,
-        cast(_rescued_data as varchar) as rescued_data,
-        cast(_ingested_at as timestamp) as ingested_at,
-        cast(_source_file as varchar) as source_file,
-        cast(_batch_id as bigint) as batch_id,
-        cast(_schema_version as integer) as schema_version
+        {{ bronze_metadata_columns() }}
 
     from source
 

@@ -18,11 +18,7 @@ renamed as (
         cast(sensor_reading_time_ms as bigint) as sensor_reading_time_ms,
         {{ timestamp_from_epoch_ms('sensor_reading_time_ms') }} as reading_at,
         cast(distance_from_object as double) as distance_from_object,
-        cast(_rescued_data as varchar) as rescued_data,
-        cast(_ingested_at as timestamp) as ingested_at,
-        cast(_source_file as varchar) as source_file,
-        cast(_batch_id as bigint) as batch_id,
-        cast(_schema_version as integer) as schema_version,
+        {{ bronze_metadata_columns() }},
         cast(event_date as date) as event_date
 
     from source
