@@ -128,6 +128,7 @@ def test_quarantine_rows_keep_the_raw_line_source_file_and_reason(spark):
         (line(battery_pct=None), None, None),
         (line(firmware='say "hi": 2'), None, None),
         (line(seq=...)[:-1] + ', "tags": {"seq": 7}}', "missing_required:seq", None),
+        (line()[:-1] + ',"rssi_dbm"\n:-67}', None, {"rssi_dbm": "-67"}),
     ],
 )
 def test_lines_that_are_not_plainly_good_get_the_full_check(spark, text, reason, rescued):
@@ -135,6 +136,12 @@ def test_lines_that_are_not_plainly_good_get_the_full_check(spark, text, reason,
     assert row["_reason"] == reason
     if reason is None:
         assert (json.loads(row["_rescued_data"]) if row["_rescued_data"] else None) == rescued
+
+
+def test_a_compact_line_with_escaped_quotes_is_accepted_with_its_values(spark):
+    text = json.dumps({**GOOD, "firmware": 'say "hi"'}, separators=(",", ":"))
+    row = parse(spark, text).collect()[0]
+    assert (row["_reason"], row["firmware"], row["_rescued_data"]) == (None, 'say "hi"', None)
 
 
 def test_the_staged_write_holds_exactly_the_bronze_rows_and_the_quarantine_rows(spark):
