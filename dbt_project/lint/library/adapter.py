@@ -11,6 +11,8 @@ def dispatch(macro_name, macro_namespace=None):
         return lambda *args, **kwargs: {}
     if macro_name == "emits_scope_rows":
         return lambda *args, **kwargs: True
+    if macro_name == "materialized_cte":
+        return lambda *args, **kwargs: "materialized"
     if macro_name in QUERY_MACROS:
         return lambda *args, **kwargs: f"select * from {args[0]}"
 

@@ -336,6 +336,7 @@ bucket_sums as (
 
     select
         device_id,
+        device_type,
         {{ bucket_number('event_at') }} as bucket_number,
         {%- for metric in metrics %}
         count({{ metric }}) as {{ metric }}__n,
@@ -344,7 +345,7 @@ bucket_sums as (
         {%- endfor %}
         count(*) as reading_count
     from readings
-    group by device_id, {{ bucket_number('event_at') }}
+    group by device_id, device_type, {{ bucket_number('event_at') }}
 
 ),
 
@@ -352,6 +353,7 @@ neighbourhood_sums as (
 
     select
         device_id,
+        device_type,
         bucket_number,
         {%- for metric in metrics %}
         sum({{ metric }}__n) as {{ metric }}__n,
@@ -363,6 +365,7 @@ neighbourhood_sums as (
         {%- for shift in [-1, 0, 1] %}
         select
             device_id,
+            device_type,
             bucket_number + {{ shift }} as bucket_number,
             {%- for metric in metrics %}
             {{ metric }}__n,
@@ -374,7 +377,26 @@ neighbourhood_sums as (
         {% if not loop.last %}union all{% endif %}
         {%- endfor %}
     ) as shifted
-    group by device_id, bucket_number
+    group by device_id, device_type, bucket_number
+
+),
+
+-- Each neighbourhood with its device type's limits: the readings then need one join, not two. (On
+-- DuckDB the CTE is materialized: inlined, the optimizer joins the limits to the readings again.)
+baselines as {{ materialized_cte() }} (
+
+    select
+        neighbourhood_sums.*,
+        {%- for metric in metrics %}
+        {%- for limit in ['valid_min', 'valid_max', 'alert_min', 'alert_max', 'max_jump'] %}
+        limits_by_device_type.{{ metric }}__{{ limit }},
+        {%- endfor %}
+        {%- endfor %}
+        limits_by_device_type.reporting_interval_s,
+        limits_by_device_type.silence_after_s
+    from neighbourhood_sums
+    inner join limits_by_device_type
+        on neighbourhood_sums.device_type = limits_by_device_type.device_type
 
 ),
 
@@ -393,13 +415,13 @@ scored_readings as (
         sequenced_readings.reading_number,
         sequenced_readings.previous_event_at,
         sequenced_readings.previous_event_date,
-        limits_by_device_type.silence_after_s,
+        baselines.silence_after_s,
         {{ seconds_between('sequenced_readings.previous_event_at', 'sequenced_readings.event_at') }}
-        / limits_by_device_type.silence_after_s as gap_score,
+        / baselines.silence_after_s as gap_score,
         {%- for metric in metrics %}
         {%- set m = 'sequenced_readings.' ~ metric %}
-        {%- set limit = 'limits_by_device_type.' ~ metric ~ '__' %}
-        {%- set sums = 'neighbourhood_sums.' ~ metric ~ '__' %}
+        {%- set limit = 'baselines.' ~ metric ~ '__' %}
+        {%- set sums = 'baselines.' ~ metric ~ '__' %}
         {{ m }},
         case
             when {{ m }} > {{ limit }}alert_max
@@ -422,19 +444,17 @@ scored_readings as (
             * greatest(
                 1.0,
                 {{ seconds_between('sequenced_readings.previous_event_at', 'sequenced_readings.event_at') }}
-                / limits_by_device_type.reporting_interval_s
+                / baselines.reporting_interval_s
             )
         ) as {{ metric }}__rate_of_change__score,
         case when {{ m }} = {{ m }}__previous then 1.0 end as {{ metric }}__repeat__score,
         {%- endfor %}
         {{ bucket_number('sequenced_readings.event_at') }} as bucket_number
     from sequenced_readings
-    inner join limits_by_device_type
-        on sequenced_readings.device_type = limits_by_device_type.device_type
-    inner join neighbourhood_sums
+    inner join baselines
         on
-            sequenced_readings.device_id = neighbourhood_sums.device_id
-            and {{ bucket_number('sequenced_readings.event_at') }} = neighbourhood_sums.bucket_number
+            sequenced_readings.device_id = baselines.device_id
+            and {{ bucket_number('sequenced_readings.event_at') }} = baselines.bucket_number
 
 ),
 
