@@ -192,10 +192,11 @@ rebuild_window as (
     on it lets DuckDB skip the older part of silver, which it does not do for the window's own subquery
     (a nested-loop join after a full scan). Only a hint: the models' conditions decide which rows count,
     and every row they take is at least this new. '9999-12-31' when nothing is new (nothing to rebuild);
-    `none` in a unit test (its `this` is a fixture, not a table to query) and while dbt parses.
+    `none` when the build looks at no new rows (a full build or a backfill), in a unit test (its `this`
+    is a fixture, not a table to query) and while dbt parses.
 #}
 {% macro new_rows_first_date(relations) -%}
-    {%- if not execute or model.resource_type == 'unit_test' -%}
+    {%- if not execute or model.resource_type == 'unit_test' or not is_incremental() or backfill_range() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set first_date_sql -%}

@@ -8,8 +8,7 @@
     values among them, and points of consecutive readings are grouped into windows.
 -#}
 {%- set backfill = backfill_range() if is_incremental() else none %}
-{%- set first_new_date = new_rows_first_date([ref('silver_readings'), ref('silver_rejected_readings')])
-    if is_incremental() and not backfill else none %}
+{%- set first_new_date = new_rows_first_date([ref('silver_readings'), ref('silver_rejected_readings')]) %}
 {%- set metrics = var('metrics') %}
 {%- set bucket_minutes = var('anomaly_zscore_window_minutes') %}
 {#- How far a reading's z-score neighbourhood reaches: its bucket and the next one on either side. #}
@@ -793,19 +792,12 @@ changed_device_days as (
 
 ),
 
-windows_to_keep as (
+{%- endif %}
 
-    select all_windows.*
-    from all_windows
-    inner join changed_device_days
-        on
-            all_windows.device_id = changed_device_days.device_id
-            and all_windows.event_date = changed_device_days.event_date
+{% if is_incremental() -%}
 
-),
-
-{%- elif is_incremental() -%}
-
+-- Only the windows of the rebuilt device-days (changed_device_days: from the new readings above, or the
+-- backfill's range).
 windows_to_keep as (
 
     select all_windows.*

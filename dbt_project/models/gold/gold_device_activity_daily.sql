@@ -5,8 +5,7 @@
     few rows per device instead of every silver reading (it is rebuilt whole on every run).
 -#}
 {%- set backfill = backfill_range() if is_incremental() else none %}
-{%- set first_new_date = new_rows_first_date([ref('silver_readings')])
-    if is_incremental() and not backfill else none %}
+{%- set first_new_date = new_rows_first_date([ref('silver_readings')]) %}
 
 with
 
@@ -76,19 +75,20 @@ readings_to_summarize as (
 final as (
 
     select
-        device_id,
-        device_type,
-        site_id,
-        min(event_at) as first_event_at,
-        max(event_at) as last_event_at,
+        readings_to_summarize.device_id,
+        readings_to_summarize.device_type,
+        readings_to_summarize.site_id,
+        {{ device_activity_aggregates('readings_to_summarize') }},
         count(*) as reading_count,
-        max(case when battery_pct is not null then event_at end) as last_battery_at,
-        max_by(battery_pct, case when battery_pct is not null then event_at end) as last_battery_pct,
-        max(ingested_at) as last_ingested_at,
-        event_date
+        max(readings_to_summarize.ingested_at) as last_ingested_at,
+        readings_to_summarize.event_date
 
     from readings_to_summarize
-    group by device_id, device_type, site_id, event_date
+    group by
+        readings_to_summarize.device_id,
+        readings_to_summarize.device_type,
+        readings_to_summarize.site_id,
+        readings_to_summarize.event_date
 
 )
 

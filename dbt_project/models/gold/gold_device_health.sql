@@ -73,14 +73,7 @@ activity_until_as_of as (
         silver_readings.device_id,
         silver_readings.device_type,
         silver_readings.site_id,
-        min(silver_readings.event_at) as first_event_at,
-        max(silver_readings.event_at) as last_event_at,
-        max(case when silver_readings.battery_pct is not null then silver_readings.event_at end)
-            as last_battery_at,
-        max_by(
-            silver_readings.battery_pct,
-            case when silver_readings.battery_pct is not null then silver_readings.event_at end
-        ) as last_battery_pct
+        {{ device_activity_aggregates('silver_readings') }}
     from {{ ref('silver_readings') }} as silver_readings
     where
         silver_readings.event_date = (select cast(as_of.as_of_at as date) from as_of)

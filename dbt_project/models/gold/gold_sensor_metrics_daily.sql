@@ -1,8 +1,7 @@
 {{ config(**incremental_config(unique_key=['device_id', 'event_date'])) }}
 
 {%- set backfill = backfill_range() if is_incremental() else none %}
-{%- set first_new_date = new_rows_first_date([ref('silver_readings')])
-    if is_incremental() and not backfill else none %}
+{%- set first_new_date = new_rows_first_date([ref('silver_readings')]) %}
 
 with
 
