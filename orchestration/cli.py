@@ -89,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="4s",
         metavar="INTERVAL",
         help="at most one micro-cycle per INTERVAL, when bronze has new batches (default 4s: p95 send-to-gold "
-        "57 s at 2,000 readings/s on 2 cores, bench/freshness.py)",
+        "50 s at 2,000 readings/s on 2 cores, bench/freshness.py)",
     )
     stream.add_argument(
         "--seeds-every",
