@@ -54,7 +54,7 @@ SIGNAL = {
 }
 INTERVAL_S = {"environmental": 30, "machine": 10, "wearable": 5, "step_trainer": 5}
 # The sensor models and everything they are built from (the STEDI models have no data in this lake).
-SELECTION = "+gold_device_health +gold_sensor_metrics_daily +gold_sensor_metrics_hourly"
+SELECTION = "+gold_device_health +gold_sensor_metrics_daily +gold_sensor_metrics_hourly +silver_rejected_readings"
 
 
 @dataclass(frozen=True)

@@ -61,13 +61,14 @@
     The device-days an incremental build of gold_anomalies rebuilds, given a CTE of touched (device_id,
     event_date) pairs (with repeats): those not older than the lookback floor (CTE rebuild_window).
     DuckDB replaces exactly those (replace_units); Athena overwrites whole date partitions, so there every
-    device with readings on a touched date is rebuilt, or its windows of that date would be lost.
+    device with readings on a touched date (accepted, or rejected as out_of_range: silver_classified_readings)
+    is rebuilt, or its windows of that date would be lost.
 #}
-{% macro anomaly_device_days_to_rebuild(touched, silver, rejected) -%}
-    {{ return(adapter.dispatch('anomaly_device_days_to_rebuild', 'lakehouse')(touched, silver, rejected)) }}
+{% macro anomaly_device_days_to_rebuild(touched, classified) -%}
+    {{ return(adapter.dispatch('anomaly_device_days_to_rebuild', 'lakehouse')(touched, classified)) }}
 {%- endmacro %}
 
-{% macro default__anomaly_device_days_to_rebuild(touched, silver, rejected) -%}
+{% macro default__anomaly_device_days_to_rebuild(touched, classified) -%}
     select distinct
         {{ touched }}.device_id,
         {{ touched }}.event_date
@@ -75,23 +76,13 @@
     where {{ touched }}.event_date >= (select rebuild_window.floor_date from rebuild_window)
 {%- endmacro %}
 
-{% macro athena__anomaly_device_days_to_rebuild(touched, silver, rejected) -%}
-    select
-        silver_readings.device_id,
-        silver_readings.event_date
-    from {{ silver }} as silver_readings
+{% macro athena__anomaly_device_days_to_rebuild(touched, classified) -%}
+    select distinct
+        classified_readings.device_id,
+        classified_readings.event_date
+    from {{ classified }} as classified_readings
     where
-        silver_readings.event_date in (select {{ touched }}.event_date from {{ touched }})
-        and silver_readings.event_date >= (select rebuild_window.floor_date from rebuild_window)
-
-    union
-
-    select
-        rejected_readings.device_id,
-        rejected_readings.event_date
-    from {{ rejected }} as rejected_readings
-    where
-        rejected_readings.event_date in (select {{ touched }}.event_date from {{ touched }})
-        and rejected_readings.event_date >= (select rebuild_window.floor_date from rebuild_window)
-        and rejected_readings.rejection_reason = 'out_of_range'
+        classified_readings.event_date in (select {{ touched }}.event_date from {{ touched }})
+        and classified_readings.event_date >= (select rebuild_window.floor_date from rebuild_window)
+        and (classified_readings.rejection_reason is null or classified_readings.rejection_reason = 'out_of_range')
 {%- endmacro %}

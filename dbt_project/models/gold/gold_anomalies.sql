@@ -6,9 +6,14 @@
     z-score baseline comes from ten-minute bucket sums (a GROUP BY joined back, no sliding window). Only
     notable readings (few) are turned into long (metric, kind) points; flatlines are runs of repeated
     values among them, and points of consecutive readings are grouped into windows.
+
+    The rejected out_of_range readings are read from silver_classified_readings, the table behind the
+    silver_rejected_readings view: so this model, the longest of gold, is ready to run as soon as
+    silver_readings is, with the other gold models, and dbt starts it first (ready nodes start in name
+    order); waiting for the second view, it used to start last and run alone at the end.
 -#}
 {%- set backfill = backfill_range() if is_incremental() else none %}
-{%- set first_new_date = new_rows_first_date([ref('silver_readings'), ref('silver_rejected_readings')]) %}
+{%- set first_new_date = new_rows_first_date([ref('silver_classified_readings')]) %}
 {%- set metrics = var('metrics') %}
 {%- set bucket_minutes = var('anomaly_zscore_window_minutes') %}
 {#- How far a reading's z-score neighbourhood reaches: its bucket and the next one on either side. #}
@@ -98,7 +103,7 @@ readings as (
 rejected_to_scan as (
 
     select rejected_readings.*
-    from {{ ref('silver_rejected_readings') }} as rejected_readings
+    from {{ ref('silver_classified_readings') }} as rejected_readings
     where
         {{ in_backfill_range('rejected_readings.event_date', backfill) }}
         and rejected_readings.rejection_reason = 'out_of_range'
@@ -137,7 +142,7 @@ new_readings as (
         rejected_readings.event_date,
         rejected_readings.event_at,
         false as is_accepted
-    from {{ ref('silver_rejected_readings') }} as rejected_readings
+    from {{ ref('silver_classified_readings') }} as rejected_readings
     cross join rebuild_window
     where
         rejected_readings.rejection_reason = 'out_of_range'
@@ -191,7 +196,7 @@ touched_device_days as (
 
 changed_device_days as (
 
-    {{ anomaly_device_days_to_rebuild('touched_device_days', ref('silver_readings'), ref('silver_rejected_readings')) }}
+    {{ anomaly_device_days_to_rebuild('touched_device_days', ref('silver_classified_readings')) }}
 
 ),
 
@@ -276,7 +281,7 @@ readings as (
 rejected_to_scan as (
 
     select rejected_readings.*
-    from {{ ref('silver_rejected_readings') }} as rejected_readings
+    from {{ ref('silver_classified_readings') }} as rejected_readings
     inner join changed_device_days
         on
             rejected_readings.device_id = changed_device_days.device_id
@@ -299,7 +304,7 @@ readings as (
 
 rejected_to_scan as (
 
-    select * from {{ ref('silver_rejected_readings') }}
+    select * from {{ ref('silver_classified_readings') }}
     where rejection_reason = 'out_of_range'
 
 ),
