@@ -6,7 +6,10 @@ then times one availableNow run of
 - ``ours``: the bronze job (``spark.bronze_job.run_bronze``: reason codes, ``_rescued_data``, quarantine,
   batch-addressed publish, manifests), or
 - ``naive``: the issue's baseline ``readStream.schema(...).json(...).writeStream.parquet(...)`` on the
-  same files (no quarantine, no rescued fields, no exactly-once publish for non-Spark readers).
+  same files (no quarantine, no rescued fields, no exactly-once publish for non-Spark readers), or
+- a ceiling, what Spark does here with no JSON parser at all: ``text``, the text source with a trivial
+  projection straight into a Parquet sink; ``textpub``, the bronze job's own reading, publishing and
+  manifests with the parse replaced by constant columns. No parser inside Spark can beat ``text``.
 
 Each mode runs in its own Python process and JVM; the clock starts after the Spark session is up, so JVM
 start-up is excluded, while query start (planning, listing, checkpoint) is included for both. Peak
@@ -15,8 +18,8 @@ modes from the same invocation (``--mode both`` alternates them) and read the lo
 each result. The JVM's CPU time over the same span is printed too: readings per CPU-second moves much
 less with the load than readings per second (on two idle cores, readings/s is at most twice it).
 
-    .venv/bin/python bench/bronze.py [--readings 2000000] [--files 40] [--mode both] [--rounds 1]
-        [--dirty-rate 0.01] [--landing DIR]
+    .venv/bin/python bench/bronze.py [--readings 2000000] [--files 40] [--mode both|ours,naive,text,textpub]
+        [--rounds 1] [--dirty-rate 0.01] [--landing DIR]
 """
 
 from __future__ import annotations
@@ -81,10 +84,35 @@ def jvm_cpu_seconds() -> float:
     return total
 
 
-def run_ours(lake: Path) -> dict:
+def _spark_type(field):
+    from spark.schemas import parse_type
+
+    return "timestamp" if field.type == "timestamp" else parse_type(field)
+
+
+def no_parse(lines):
+    """Stands in for ``parse_lines`` in mode ``textpub``: its columns, constant, with no parsing."""
+    from pyspark.sql import functions as F
+
+    from lakehouse.contract import FIELDS
+
+    constant = {"device_id": F.lit("env-00001"), "event_time": F.lit("2026-11-23 10:00:00").cast("timestamp")}
+    return lines.select(
+        "raw_line",
+        "_source_file",
+        *[constant.get(f.name, F.lit(None).cast(_spark_type(f))).alias(f.name) for f in FIELDS],
+        F.lit(None).cast("string").alias("_rescued_data"),
+        F.lit(None).cast("string").alias("_reason"),
+    )
+
+
+def run_ours(lake: Path, parse=None) -> dict:
+    import spark.bronze_job as bronze_job
     from spark.bronze_job import run_bronze
     from spark.session import build_session
 
+    if parse is not None:
+        bronze_job.parse_lines = parse  # readings_flow looks it up when the job starts
     settings = Settings(lake=str(lake))
     spark = build_session(settings)
     sampler = PeakMemory()
@@ -136,6 +164,44 @@ def run_naive(lake: Path) -> dict:
     }
 
 
+def run_text(lake: Path) -> dict:
+    """The ceiling of Spark without a parser: the text source, a trivial projection, a Parquet sink."""
+    from pyspark.sql import functions as F
+
+    from spark.bronze_job import read_landing
+    from spark.session import build_session
+
+    settings = Settings(lake=str(lake))
+    spark = build_session(settings)
+    sampler = PeakMemory()
+    sampler.start()
+    began, cpu_began = time.monotonic(), jvm_cpu_seconds()
+    query = (
+        read_landing(spark, settings.lake_root, settings)
+        .select("raw_line", "_source_file", F.lit(1).cast("int").alias("_schema_version"))
+        .writeStream.format("parquet")
+        .option("path", str(lake / "text" / "readings"))
+        .option("checkpointLocation", str(lake / "text" / "_checkpoint"))
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+    seconds, cpu = time.monotonic() - began, jvm_cpu_seconds() - cpu_began
+    sampler.stop()
+    rows = spark.read.parquet(str(lake / "text" / "readings")).count()  # after the clock stops
+    return {
+        "lines": rows,
+        "bronze_rows": rows,
+        "quarantine_rows": 0,
+        "seconds": seconds,
+        "jvm_cpu_seconds": cpu,
+        "jvm_peak_mib": sampler.children_peak / 2**20,
+    }
+
+
+RUNS = {"ours": run_ours, "naive": run_naive, "text": run_text, "textpub": lambda lake: run_ours(lake, parse=no_parse)}
+
+
 def run_mode(mode: str, landing_lake: Path) -> dict:
     """One timed run in a fresh process (and JVM) on a fresh lake that shares the landing files."""
     lake = Path(tempfile.mkdtemp(prefix=f"bench-bronze-{mode}-"))
@@ -158,31 +224,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--readings", type=int, default=2_000_000)
     parser.add_argument("--files", type=int, default=40)
-    parser.add_argument("--mode", choices=("ours", "naive", "both"), default="both")
+    parser.add_argument("--mode", default="both", help="both (naive, ours) or a comma list of " + ", ".join(RUNS))
     parser.add_argument("--rounds", type=int, default=1, help="repeat the measurement (modes alternate)")
     parser.add_argument("--dirty-rate", type=float, default=0.0, help="share of bad or unusual lines")
     parser.add_argument("--landing", help="a lake folder whose landing files to reuse (kept afterwards)")
-    parser.add_argument("--child", choices=("ours", "naive"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=tuple(RUNS), help=argparse.SUPPRESS)
     parser.add_argument("--lake", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:
-        result = (run_ours if args.child == "ours" else run_naive)(Path(args.lake))
+        result = RUNS[args.child](Path(args.lake))
         print(json.dumps(result))
         return 0
 
+    modes = ["naive", "ours"] if args.mode == "both" else args.mode.split(",")
+    unknown = sorted(set(modes) - set(RUNS))
+    if unknown:
+        parser.error(f"unknown --mode {', '.join(unknown)}: use both, or a comma list of {', '.join(RUNS)}")
     landing_lake = Path(args.landing) if args.landing else Path(tempfile.mkdtemp(prefix="bench-bronze-landing-"))
     try:
         if not (landing_lake / LANDING).exists():
             write_landing(landing_lake, args.readings, args.files, args.dirty_rate)
-        modes = ["naive", "ours"] if args.mode == "both" else [args.mode]
         print("local[2]; seconds from the first query start to the last batch published, JVM start excluded")
         for _ in range(args.rounds):
             for mode in modes:
                 result = run_mode(mode, landing_lake)
                 load = " ".join(f"{x:.1f}" for x in os.getloadavg())
                 print(
-                    f"{mode:>5}: {result['lines']:,} lines -> bronze {result['bronze_rows']:,}, "
+                    f"{mode:>7}: {result['lines']:,} lines -> bronze {result['bronze_rows']:,}, "
                     f"quarantine {result['quarantine_rows']:,} in {result['seconds']:.1f} s = "
                     f"{result['lines'] / result['seconds']:,.0f} readings/s; "
                     f"JVM CPU {result['jvm_cpu_seconds']:.1f} s = {result['lines'] / result['jvm_cpu_seconds']:,.0f} "
