@@ -131,44 +131,9 @@ def run_ours(lake: Path, parse=None) -> dict:
     }
 
 
-def run_naive(lake: Path) -> dict:
-    """The issue's baseline: the JSON source with the contract's schema straight into a Parquet sink."""
-    from spark.bronze_job import LANDING_GLOB
-    from spark.schemas import LANDING_PARSE_SCHEMA
-    from spark.session import build_session
-
-    spark = build_session(Settings(lake=str(lake)))
-    sampler = PeakMemory()
-    sampler.start()
-    began, cpu_began = time.monotonic(), jvm_cpu_seconds()
-    query = (
-        spark.readStream.schema(LANDING_PARSE_SCHEMA)
-        .json(str(lake / LANDING / LANDING_GLOB))
-        .writeStream.format("parquet")
-        .option("path", str(lake / "naive" / "readings"))
-        .option("checkpointLocation", str(lake / "naive" / "_checkpoint"))
-        .trigger(availableNow=True)
-        .start()
-    )
-    query.awaitTermination()
-    seconds, cpu = time.monotonic() - began, jvm_cpu_seconds() - cpu_began
-    sampler.stop()
-    rows = spark.read.parquet(str(lake / "naive" / "readings")).count()  # after the clock stops
-    return {
-        "lines": rows,
-        "bronze_rows": rows,
-        "quarantine_rows": 0,
-        "seconds": seconds,
-        "jvm_cpu_seconds": cpu,
-        "jvm_peak_mib": sampler.children_peak / 2**20,
-    }
-
-
-def run_text(lake: Path) -> dict:
-    """The ceiling of Spark without a parser: the text source, a trivial projection, a Parquet sink."""
-    from pyspark.sql import functions as F
-
-    from spark.bronze_job import read_landing
+def time_parquet_sink(lake: Path, name: str, stream) -> dict:
+    """Times ``stream(spark, settings)``, a streaming DataFrame, written straight into a Parquet sink
+    (``<lake>/<name>/readings``, trigger availableNow): the baseline and the ceiling share this."""
     from spark.session import build_session
 
     settings = Settings(lake=str(lake))
@@ -177,18 +142,17 @@ def run_text(lake: Path) -> dict:
     sampler.start()
     began, cpu_began = time.monotonic(), jvm_cpu_seconds()
     query = (
-        read_landing(spark, settings.lake_root, settings)
-        .select("raw_line", "_source_file", F.lit(1).cast("int").alias("_schema_version"))
+        stream(spark, settings)
         .writeStream.format("parquet")
-        .option("path", str(lake / "text" / "readings"))
-        .option("checkpointLocation", str(lake / "text" / "_checkpoint"))
+        .option("path", str(lake / name / "readings"))
+        .option("checkpointLocation", str(lake / name / "_checkpoint"))
         .trigger(availableNow=True)
         .start()
     )
     query.awaitTermination()
     seconds, cpu = time.monotonic() - began, jvm_cpu_seconds() - cpu_began
     sampler.stop()
-    rows = spark.read.parquet(str(lake / "text" / "readings")).count()  # after the clock stops
+    rows = spark.read.parquet(str(lake / name / "readings")).count()  # after the clock stops
     return {
         "lines": rows,
         "bronze_rows": rows,
@@ -197,6 +161,33 @@ def run_text(lake: Path) -> dict:
         "jvm_cpu_seconds": cpu,
         "jvm_peak_mib": sampler.children_peak / 2**20,
     }
+
+
+def run_naive(lake: Path) -> dict:
+    """The issue's baseline: the JSON source with the contract's schema straight into a Parquet sink."""
+    from spark.bronze_job import LANDING_GLOB
+    from spark.schemas import LANDING_PARSE_SCHEMA
+
+    return time_parquet_sink(
+        lake,
+        "naive",
+        lambda spark, _settings: spark.readStream.schema(LANDING_PARSE_SCHEMA).json(str(lake / LANDING / LANDING_GLOB)),
+    )
+
+
+def run_text(lake: Path) -> dict:
+    """The ceiling of Spark without a parser: the text source, a trivial projection, a Parquet sink."""
+    from pyspark.sql import functions as F
+
+    from spark.bronze_job import read_landing
+
+    return time_parquet_sink(
+        lake,
+        "text",
+        lambda spark, settings: read_landing(spark, settings.lake_root, settings).select(
+            "raw_line", "_source_file", F.lit(1).cast("int").alias("_schema_version")
+        ),
+    )
 
 
 RUNS = {"ours": run_ours, "naive": run_naive, "text": run_text, "textpub": lambda lake: run_ours(lake, parse=no_parse)}
