@@ -244,7 +244,9 @@ def module_lake(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 
 @pytest.fixture
 def lake_builder(tmp_path: Path) -> Callable[..., BuiltLake]:
-    def _build(**kwargs: Any) -> BuiltLake:
-        return build(tmp_path, with_tests=False, **kwargs)
+    """Builds the test's lake (``tmp_path``), or another one given as ``lake``."""
+
+    def _build(lake: Path | None = None, **kwargs: Any) -> BuiltLake:
+        return build(lake or tmp_path, with_tests=False, **kwargs)
 
     return _build

@@ -154,3 +154,86 @@ def test_late_data_before_midnight_rebuilds_the_gap_that_ends_the_next_day(tmp_p
     after_incremental = incremental.rows("gold.gold_anomalies")
     full = lake_builder(vars=VARS, full_refresh=True)
     assert rows_equal(full.rows("gold.gold_anomalies"), after_incremental)
+
+
+def faulty_stream(bronze) -> list[dict]:
+    """Six hours of day A (08:00 to 14:00) of the four devices with a fault of every kind: each row also
+    says which batch delivers it (`batch`, see test below); those that come late are marked so."""
+    noise = random.Random(12)
+    start = DAY_A + timedelta(hours=8)
+    rows = []
+    for index, every_s in INTERVALS.items():
+        rows += bronze.series(index, start, int(6 * 3600 / every_s), every_s, noise=noise)
+
+    def at(device_id: str, hh: int, mm: int, ss: int = 0) -> datetime:
+        return DAY_A + timedelta(hours=hh, minutes=mm, seconds=ss)
+
+    def between(row: dict, device_id: str, first: datetime, last: datetime) -> bool:
+        return row["device_id"] == device_id and first <= row["event_time"] < last
+
+    kept = []
+    for row in rows:
+        t = row["event_time"]
+        if between(row, "env-00001", at("env", 9, 40), at("env", 9, 50)):
+            continue  # a silence of ten minutes
+        if between(row, "stp-00004", at("stp", 13, 30), at("stp", 13, 35)):
+            continue  # a silence of five minutes
+        if between(row, "mch-00002", at("mch", 9, 0), at("mch", 9, 0, 30)):
+            row["temperature_c"] = 95.0  # a spike past the alert limit and far from its neighbours
+        if between(row, "mch-00002", at("mch", 10, 0), at("mch", 10, 20)):
+            row["vibration_mm_s"] = round(6.0 + noise.random(), 3)  # a long threshold breach
+        if between(row, "mch-00002", at("mch", 11, 0), at("mch", 11, 15)):
+            row["vibration_mm_s"] = 2.7 if t == at("mch", 11, 8) else 2.5  # two flatlines, one reading apart
+        if between(row, "mch-00002", at("mch", 12, 0), at("mch", 12, 0, 10)):
+            row["pressure_hpa"] = 3600.0  # a jump up and back
+        if between(row, "wrb-00003", at("wrb", 10, 5), at("wrb", 10, 30)):
+            row["accel_z_g"] = 1.0  # a stuck axis
+        if between(row, "wrb-00003", at("wrb", 11, 30), at("wrb", 11, 30, 10)):
+            row["accel_x_g"] = 20.0  # impossible: rejected as out_of_range
+        if between(row, "env-00001", at("env", 12, 30), at("env", 12, 31)):
+            row["humidity_pct"] = 99.0
+        if between(row, "stp-00004", at("stp", 13, 0), at("stp", 13, 0, 5)):
+            row["distance_mm"] = 3900.0
+        # The batch that delivers the reading: in event-time order, cut mid-fault, and some readings late.
+        cuts = [at("", 10, 10), at("", 11, 1), at("", 12, 0, 5), at("", 13, 10)]
+        row["batch"] = sum(t >= cut for cut in cuts)
+        if between(row, "env-00001", at("env", 9, 30), at("env", 9, 40)):
+            row["batch"] = 2  # shortens the silence seen until then
+        if row["device_id"] == "wrb-00003" and t == at("wrb", 10, 20):
+            row["batch"] = 3  # inside the stuck run, with its value
+        if row["device_id"] == "mch-00002" and t == at("mch", 11, 8):
+            row["batch"] = 3  # splits the flatline seen until then in two
+        if between(row, "wrb-00003", at("wrb", 11, 30), at("wrb", 11, 30, 10)):
+            row["batch"] = 3
+        if between(row, "mch-00002", at("mch", 9, 0), at("mch", 9, 0, 30)):
+            row["batch"] = 4  # four hours late
+        kept.append(row)
+    return kept
+
+
+def test_a_faulty_stream_built_batch_by_batch_gives_the_anomalies_of_a_full_refresh(
+    tmp_path, bronze, lake_builder, rows_equal
+):
+    """Faults of every kind, cut by batch boundaries and completed, split or moved by late readings: after
+    every incremental build the tables are those a full refresh builds from the same bronze (in a second
+    lake that gets the same batches)."""
+    rows = faulty_stream(bronze)
+    republished = [dict(r) for r in rows if r["device_id"] == "env-00001" and r["batch"] == 3][:20]
+    refreshed_lake = tmp_path / "refreshed"
+    for batch in range(5):
+        delivered = [r for r in rows if r["batch"] == batch] + (republished if batch == 4 else [])
+        for lake in (tmp_path, refreshed_lake):
+            bronze.write(lake, delivered, batch_id=batch, ingested_at=DAY_A + timedelta(hours=10 + batch))
+        incremental = lake_builder(vars=VARS)
+        assert incremental.result.success, incremental.result.failures
+        full = lake_builder(refreshed_lake, vars=VARS, full_refresh=True)
+        assert full.result.success, full.result.failures
+        for table in FACT_TABLES:
+            assert rows_equal(full.rows(table), incremental.rows(table)), f"{table} after batch {batch}"
+
+    kinds = {kind for (kind,) in full.query("select distinct anomaly_kind from gold.gold_anomalies")}
+    assert kinds == {"threshold_breach", "zscore_outlier", "flatline", "rate_of_change", "data_gap", "out_of_range"}
+    flatlines = full.query(
+        "select count(*) from gold.gold_anomalies where anomaly_kind = 'flatline' and metric = 'vibration_mm_s'"
+    )
+    assert flatlines == [(2,)]

@@ -6,17 +6,6 @@
 
 with
 
-bronze_readings as (
-
-    select * from {{ ref('stg_bronze__readings') }}
-    {%- if backfill %}
-    where {{ in_backfill_range('event_date', backfill) }}
-    {%- elif rebuild_dates is not none %}
-    where event_date in {{ date_list(rebuild_dates) }}
-    {%- endif %}
-
-),
-
 device_registry as (
 
     select * from {{ ref('device_registry') }}
@@ -40,7 +29,8 @@ unit_conversions as (
 -- A backfill: every device-day of the range, rebuilt from bronze (the strategy clears the range first).
 readings_to_classify as (
 
-    select * from bronze_readings
+    select * from {{ ref('stg_bronze__readings') }}
+    where {{ in_backfill_range('event_date', backfill) }}
 
 ),
 
@@ -48,6 +38,9 @@ readings_to_classify as (
 
 -- Only device-hours whose bronze rows are not all classified yet (on Athena: all of a touched date).
 -- The hour, not the day: a stream's new rows fill a few hours, and a day would reclassify far more.
+-- Bronze is read by each of the two CTEs, not through one that both read: DuckDB would materialize every
+-- column of every row of the touched dates, where the count needs three columns and the classification
+-- only the rows of changed hours.
 bronze_device_hours as (
 
     select
@@ -55,7 +48,8 @@ bronze_device_hours as (
         device_id,
         {{ dbt.date_trunc('hour', 'event_at') }} as event_hour,
         count(*) as bronze_rows
-    from bronze_readings
+    from {{ ref('stg_bronze__readings') }}
+    where event_date in {{ date_list(rebuild_dates) }}
     group by event_date, device_id, {{ dbt.date_trunc('hour', 'event_at') }}
 
 ),
@@ -95,12 +89,13 @@ device_hours_to_rebuild as (
 readings_to_classify as (
 
     select bronze_readings.*
-    from bronze_readings
+    from {{ ref('stg_bronze__readings') }} as bronze_readings
     inner join device_hours_to_rebuild
         on
             bronze_readings.event_date = device_hours_to_rebuild.event_date
             and bronze_readings.device_id = device_hours_to_rebuild.device_id
             and {{ dbt.date_trunc('hour', 'bronze_readings.event_at') }} = device_hours_to_rebuild.event_hour
+    where bronze_readings.event_date in {{ date_list(rebuild_dates) }}
 
 ),
 
@@ -108,7 +103,7 @@ readings_to_classify as (
 
 readings_to_classify as (
 
-    select * from bronze_readings
+    select * from {{ ref('stg_bronze__readings') }}
 
 ),
 
