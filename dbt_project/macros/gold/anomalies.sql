@@ -57,6 +57,29 @@
 {%- endmacro %}
 
 
+{# The start of z-score bucket number `bucket` (see bucket_number) as a timestamp. #}
+{% macro bucket_start(bucket) -%}
+    {{ dbt.dateadd(
+        'minute', '(' ~ bucket ~ ') * ' ~ var('anomaly_zscore_window_minutes'), timestamp_literal('1970-01-01 00:00:00')
+    ) }}
+{%- endmacro %}
+
+
+{#
+    Whether a window (the relation alias of a row with device_id, started_at and ended_at) meets an interval
+    of gold_anomalies' incremental build (CTE island_intervals): the windows the new readings may change.
+#}
+{% macro window_meets_an_interval(window) -%}
+    exists (
+        select 1 from island_intervals
+        where
+            island_intervals.device_id = {{ window }}.device_id
+            and {{ window }}.ended_at >= island_intervals.interval_start
+            and {{ window }}.started_at <= island_intervals.interval_end
+    )
+{%- endmacro %}
+
+
 {#
     The device-days an incremental build of gold_anomalies rebuilds, given a CTE of touched (device_id,
     event_date) pairs (with repeats): those not older than the lookback floor (CTE rebuild_window).

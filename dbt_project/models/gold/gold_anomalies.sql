@@ -20,6 +20,12 @@
 {%- set reach_minutes = 2 * bucket_minutes %}
 {%- set flat_readings = var('anomaly_flatline_min_readings') %}
 {%- set flat_minimum_s = var('anomaly_flatline_min_minutes') * 60.0 %}
+{#- An incremental build computes windows again only around the new readings (see the late-data rule). #}
+{%- set around_new_readings = is_incremental() and not backfill %}
+{#- The margin of readings read before and after what is computed again: z-score neighbourhoods and the
+    flatline runs shorter than the minimum duration (whole seconds). #}
+{%- set flat_seconds = flat_minimum_s | round(0, 'ceil') | int %}
+{%- set margin_s = reach_minutes * 60 + flat_seconds %}
 {#- Point kinds: scored per reading and metric; `repeat` (the value of the previous reading again) builds flatlines. #}
 {%- set point_kinds = ['threshold_breach', 'zscore_outlier', 'rate_of_change', 'repeat'] %}
 {%- set device_series = '(partition by device_id order by event_at, seq)' %}
@@ -85,13 +91,17 @@ previous_readings as (
 
 readings as (
 
-    select silver_readings.*
+    select
+        silver_readings.*,
+        false as is_range_predecessor
     from silver_readings
     where {{ in_backfill_range('silver_readings.event_date', backfill, days_before=1, days_after=1) }}
 
     union all
 
-    select silver_readings.*
+    select
+        silver_readings.*,
+        false as is_range_predecessor
     from silver_readings
     inner join previous_readings
         on
@@ -114,14 +124,20 @@ rejected_to_scan as (
 
 {{ gold_rebuild_window() }}
 
--- The late-data rule. A reading ingested since the last build can change the windows of the days its
--- z-score neighbourhood reaches (reach minutes on both sides) and of the day of the device's next reading
--- (the gap and jump that end there; the next reading after the day's last new one is enough, as the
--- others are new readings or lie within that day). Exactly those device-days are rebuilt, each from its
--- own readings, those within reach of its edges and the one reading before (`readings`), so that the work
--- follows the new data, not the age of the table. silver_readings is read directly by each CTE here, not
--- through the import CTE: DuckDB materializes a CTE that several others read, and materializing all of
--- silver would cost more than the rest of the run (the rejected readings are few).
+-- The late-data rule. A reading ingested since the last build (new, late or re-published) changes the
+-- scores of the readings of its ten-minute bucket and of the two next to it (their z-score
+-- neighbourhood), and the readings just after it: their predecessor (jump, repeat, gap) and the flatline
+-- runs they end, at most anomaly_flatline_min_readings readings on. So, per device, each run of such
+-- buckets (an island) becomes an interval: from the reading before it (or the start of its day) to the
+-- margin after it when that holds enough readings, else to the device's last reading. The windows that
+-- meet an interval are computed again, the others of the same device-days are kept as built: the work
+-- follows the new readings, not the size of their days. Computing a window again needs all of its readings
+-- and those around them: each interval is widened to the windows already built that meet it (a long
+-- flatline, a breach), then by the margin (z-score neighbourhoods, flatline runs shorter than
+-- anomaly_flatline_min_minutes), and to the start of the day when fewer readings than a flatline needs lie
+-- in the margin before it. silver_readings is read directly by each CTE here, not through the import CTE:
+-- DuckDB materializes a CTE that several others read, and materializing all of silver would cost more
+-- than the rest of the run (the rejected readings are few).
 new_readings as (
 
     select
@@ -151,83 +167,213 @@ new_readings as (
 
 ),
 
-last_new_readings as (
+new_buckets as (
 
-    select
+    select distinct
         device_id,
-        event_date,
-        max(event_at) as event_at
+        {{ bucket_number('event_at') }} as bucket_number
     from new_readings
     where is_accepted
-    group by device_id, event_date
 
 ),
 
-next_readings as (
+affected_buckets as (
 
-    select
-        last_new_readings.device_id,
-        min(silver_readings.event_at) as event_at
-    from {{ ref('silver_readings') }} as silver_readings
-    inner join last_new_readings
-        on silver_readings.device_id = last_new_readings.device_id
-    where
-        silver_readings.event_date >= last_new_readings.event_date
-        and silver_readings.event_at > last_new_readings.event_at
-    group by last_new_readings.device_id, last_new_readings.event_date
-
-),
-
-touched_device_days as (
-
-    {%- for offset in [-1 * reach_minutes, 0, reach_minutes] %}
+    {%- for shift in [-1, 0, 1] %}
     select
         device_id,
-        cast({{ dbt.dateadd('minute', offset, 'event_at') }} as date) as event_date
-    from new_readings
-    union all
+        bucket_number + {{ shift }} as bucket_number
+    from new_buckets
+    {{ 'union distinct' if not loop.last }}
     {%- endfor %}
-    select
-        device_id,
-        cast(event_at as date) as event_date
-    from next_readings
 
 ),
 
-changed_device_days as (
-
-    {{ anomaly_device_days_to_rebuild('touched_device_days', ref('silver_classified_readings')) }}
-
-),
-
--- The readings a changed device-day is computed from: its own and those within reach of its edges
--- (one time range per run of consecutive changed days of a device, so that ranges never overlap)...
-changed_day_runs as (
+affected_islands as (
 
     select
         device_id,
-        event_date,
-        cast({{ dbt.dateadd(
-            'day', '-1 * row_number() over (partition by device_id order by event_date)', 'event_date'
-        ) }} as date) as run_key
-    from changed_device_days
+        {{ bucket_start('min(bucket_number)') }} as island_start,
+        {{ bucket_start('max(bucket_number) + 1') }} as island_end
+    from (
+        select
+            device_id,
+            bucket_number,
+            bucket_number - row_number() over (partition by device_id order by bucket_number) as island_number
+        from affected_buckets
+    ) as numbered_buckets
+    group by device_id, island_number
 
 ),
 
+-- Around each island: the reading just before it, the readings within the margin on either side, and the
+-- device's last reading.
+island_surroundings as (
+
+    select
+        affected_islands.device_id,
+        affected_islands.island_start,
+        affected_islands.island_end,
+        max(
+            case when silver_readings.event_at < affected_islands.island_start then silver_readings.event_at end
+        ) as previous_event_at,
+        sum(
+            case
+                when
+                    silver_readings.event_at < affected_islands.island_start
+                    and silver_readings.event_at
+                    >= {{ dbt.dateadd('second', -1 * margin_s, 'affected_islands.island_start') }}
+                    then 1
+                else 0
+            end
+        ) as readings_before,
+        sum(
+            case
+                when
+                    silver_readings.event_at >= affected_islands.island_end
+                    and silver_readings.event_at < {{ dbt.dateadd('second', margin_s, 'affected_islands.island_end') }}
+                    then 1
+                else 0
+            end
+        ) as readings_after,
+        max(silver_readings.event_at) as last_event_at
+    from affected_islands
+    inner join {{ ref('silver_readings') }} as silver_readings
+        on
+            affected_islands.device_id = silver_readings.device_id
+            and silver_readings.event_at
+            >= {{ dbt.dateadd('second', -1 * margin_s, dbt.date_trunc('day', 'affected_islands.island_start')) }}
+    {%- if first_new_date %}
+    -- A literal DuckDB prunes the scan with (see new_rows_first_date): an island starts at most one bucket
+    -- before its first new reading, so no island's day starts before the day before the first new reading.
+    where silver_readings.event_date >= cast({{ dbt.dateadd('day', -2, first_new_date) }} as date)
+    {%- endif %}
+    group by affected_islands.device_id, affected_islands.island_start, affected_islands.island_end
+
+),
+
+island_intervals as (
+
+    select
+        device_id,
+        island_start,
+        case
+            when previous_event_at >= {{ dbt.date_trunc('day', 'island_start') }} then previous_event_at
+            else {{ dbt.date_trunc('day', 'island_start') }}
+        end as interval_start,
+        case
+            when
+                readings_after >= {{ flat_readings }}
+                or last_event_at < {{ dbt.dateadd('second', margin_s, 'island_end') }}
+                then {{ dbt.dateadd('second', margin_s, 'island_end') }}
+            else last_event_at
+        end as interval_end,
+        readings_before >= {{ flat_readings }} as has_readings_before
+    from island_surroundings
+
+),
+
+-- The windows already built that meet an interval: computed again, not kept as built.
+changed_windows as (
+
+    select
+        island_intervals.device_id,
+        island_intervals.island_start,
+        built_windows.event_date,
+        built_windows.anomaly_kind,
+        built_windows.started_at,
+        built_windows.ended_at
+    from {{ this }} as built_windows
+    inner join island_intervals
+        on
+            built_windows.device_id = island_intervals.device_id
+            and built_windows.ended_at >= island_intervals.interval_start
+            and built_windows.started_at <= island_intervals.interval_end
+    where built_windows.anomaly_kind <> 'out_of_range'
+
+),
+
+-- Each interval with the windows that meet it (the start of a data_gap is the reading before a silence,
+-- which `readings` brings anyway); the readings to compute from reach the margin further.
+island_cores as (
+
+    select
+        island_intervals.device_id,
+        island_intervals.island_start,
+        island_intervals.has_readings_before,
+        case
+            when min(case when changed_windows.anomaly_kind <> 'data_gap' then changed_windows.started_at end)
+                < island_intervals.interval_start
+                then min(case when changed_windows.anomaly_kind <> 'data_gap' then changed_windows.started_at end)
+            else island_intervals.interval_start
+        end as core_start,
+        case
+            when max(changed_windows.ended_at) > island_intervals.interval_end then max(changed_windows.ended_at)
+            else island_intervals.interval_end
+        end as core_end
+    from island_intervals
+    left join changed_windows
+        on
+            island_intervals.device_id = changed_windows.device_id
+            and island_intervals.island_start = changed_windows.island_start
+    group by
+        island_intervals.device_id,
+        island_intervals.island_start,
+        island_intervals.interval_start,
+        island_intervals.interval_end,
+        island_intervals.has_readings_before
+
+),
+
+island_ranges as (
+
+    select
+        device_id,
+        case
+            when has_readings_before then {{ dbt.dateadd('second', -1 * margin_s, 'core_start') }}
+            else {{ dbt.dateadd('minute', -1 * reach_minutes, dbt.date_trunc('day', 'core_start')) }}
+        end as range_start,
+        {{ dbt.dateadd('minute', reach_minutes, 'core_end') }} as range_end
+    from island_cores
+
+),
+
+-- Overlapping ranges of a device merged, so that no reading is read twice.
 context_ranges as (
 
     select
         device_id,
-        {{ dbt.dateadd('minute', -1 * reach_minutes, 'cast(min(event_date) as timestamp)') }} as range_start,
-        {{ dbt.dateadd('minute', reach_minutes, dbt.dateadd('day', 1, 'cast(max(event_date) as timestamp)')) }}
-            as range_end
-    from changed_day_runs
-    group by device_id, run_key
+        min(range_start) as range_start,
+        max(range_end) as range_end
+    from (
+        select
+            device_id,
+            range_start,
+            range_end,
+            sum(case when range_start <= reached_before then 0 else 1 end) over (
+                partition by device_id
+                order by range_start, range_end
+                rows between unbounded preceding and current row
+            ) as range_number
+        from (
+            select
+                device_id,
+                range_start,
+                range_end,
+                max(range_end) over (
+                    partition by device_id
+                    order by range_start, range_end
+                    rows between unbounded preceding and 1 preceding
+                ) as reached_before
+            from island_ranges
+        ) as ordered_ranges
+    ) as numbered_ranges
+    group by device_id, range_number
 
 ),
 
 -- ... and the reading just before each range (the predecessor of its first reading), when no other
--- range holds it.
+-- range holds it. Its own predecessor is not read: `is_range_predecessor` keeps its lags empty.
 previous_readings as (
 
     select
@@ -246,7 +392,9 @@ previous_readings as (
 
 readings as (
 
-    select silver_readings.*
+    select
+        silver_readings.*,
+        false as is_range_predecessor
     from {{ ref('silver_readings') }} as silver_readings
     inner join context_ranges
         on
@@ -254,14 +402,15 @@ readings as (
             and silver_readings.event_at >= context_ranges.range_start
             and silver_readings.event_at < context_ranges.range_end
     {%- if first_new_date %}
-    -- A literal DuckDB prunes the scan with (see new_rows_first_date): no range starts before the day
-    -- before the first new reading.
-    where silver_readings.event_date >= cast({{ dbt.dateadd('day', -1, first_new_date) }} as date)
+    -- The literal hint again: a range starts at most the margin before the day of its island.
+    where silver_readings.event_date >= cast({{ dbt.dateadd('day', -2, first_new_date) }} as date)
     {%- endif %}
 
     union all
 
-    select silver_readings.*
+    select
+        silver_readings.*,
+        true as is_range_predecessor
     from {{ ref('silver_readings') }} as silver_readings
     inner join previous_readings
         on
@@ -278,27 +427,14 @@ readings as (
 
 ),
 
-rejected_to_scan as (
-
-    select rejected_readings.*
-    from {{ ref('silver_classified_readings') }} as rejected_readings
-    inner join changed_device_days
-        on
-            rejected_readings.device_id = changed_device_days.device_id
-            and rejected_readings.event_date = changed_device_days.event_date
-    where
-        rejected_readings.rejection_reason = 'out_of_range'
-    {%- if first_new_date %}
-        and rejected_readings.event_date >= cast({{ dbt.dateadd('day', -1, first_new_date) }} as date)
-    {%- endif %}
-
-),
-
 {%- else -%}
 
 readings as (
 
-    select * from silver_readings
+    select
+        *,
+        false as is_range_predecessor
+    from silver_readings
 
 ),
 
@@ -309,6 +445,13 @@ rejected_to_scan as (
 
 ),
 
+{%- endif %}
+
+{#- The predecessor's value of a column (`{column}`); none for the reading before a range of readings (see
+    the late-data rule), whose own predecessor is not read. #}
+{%- set previous_value = 'lag({column}) over ' ~ device_series %}
+{%- if around_new_readings %}
+{%- set previous_value = 'case when not is_range_predecessor then ' ~ previous_value ~ ' end' %}
 {%- endif %}
 
 -- The one window pass, over the readings as they are (a column per metric, so one row per reading):
@@ -325,11 +468,11 @@ sequenced_readings as (
         ingested_at,
         {%- for metric in metrics %}
         {{ metric }},
-        lag({{ metric }}) over {{ device_series }} as {{ metric }}__previous,
+        {{ previous_value | replace('{column}', metric) }} as {{ metric }}__previous,
         {%- endfor %}
         row_number() over {{ device_series }} as reading_number,
-        lag(event_at) over {{ device_series }} as previous_event_at,
-        lag(event_date) over {{ device_series }} as previous_event_date
+        {{ previous_value | replace('{column}', 'event_at') }} as previous_event_at,
+        {{ previous_value | replace('{column}', 'event_date') }} as previous_event_date
     from readings
 
 ),
@@ -606,6 +749,27 @@ flagged_points as (
 
 ),
 
+{%- if around_new_readings %}
+
+-- Only the points within an interval's core, or the flatline runs shorter than the minimum before it: the
+-- windows kept lie there, and further out the readings around a point may be missing.
+core_points as (
+
+    select flagged_points.*
+    from flagged_points
+    where
+        exists (
+            select 1 from island_cores
+            where
+                island_cores.device_id = flagged_points.device_id
+                and flagged_points.event_at >= {{ dbt.dateadd('second', -1 * flat_seconds, 'island_cores.core_start') }}
+                and flagged_points.event_at <= island_cores.core_end
+        )
+
+),
+
+{%- endif %}
+
 -- A point starts a new window unless the reading just before it, on the same day, is a point of the same
 -- metric and kind.
 numbered_points as (
@@ -625,7 +789,7 @@ numbered_points as (
                 or lag(event_date) over {{ point_series }} <> event_date,
                 true
             ) as is_window_start
-        from flagged_points
+        from {{ 'core_points' if around_new_readings else 'flagged_points' }}
     ) as points
 
 ),
@@ -678,6 +842,68 @@ data_gaps as (
     where gap_score > 1
 
 ),
+
+{% if around_new_readings -%}
+
+-- The device-days rebuilt: those of the windows computed again that meet an interval, of the windows
+-- already built that do, and of new out_of_range readings.
+touched_device_days as (
+
+    select
+        point_windows.device_id,
+        point_windows.event_date
+    from point_windows
+    where {{ window_meets_an_interval('point_windows') }}
+
+    union all
+
+    select
+        data_gaps.device_id,
+        data_gaps.event_date
+    from data_gaps
+    where {{ window_meets_an_interval('data_gaps') }}
+
+    union all
+
+    select
+        changed_windows.device_id,
+        changed_windows.event_date
+    from changed_windows
+
+    union all
+
+    select
+        new_readings.device_id,
+        new_readings.event_date
+    from new_readings
+    where not new_readings.is_accepted
+
+),
+
+changed_device_days as (
+
+    {{ anomaly_device_days_to_rebuild('touched_device_days', ref('silver_classified_readings')) }}
+
+),
+
+-- The out_of_range windows of a rebuilt device-day are all computed again (its rejected readings are few).
+rejected_to_scan as (
+
+    select rejected_readings.*
+    from {{ ref('silver_classified_readings') }} as rejected_readings
+    inner join changed_device_days
+        on
+            rejected_readings.device_id = changed_device_days.device_id
+            and rejected_readings.event_date = changed_device_days.event_date
+    where
+        rejected_readings.rejection_reason = 'out_of_range'
+    {%- if first_new_date %}
+        and rejected_readings.event_date >= cast({{ dbt.dateadd('day', -1, first_new_date) }} as date)
+    {%- endif %}
+
+),
+
+{%- endif %}
 
 -- out_of_range: readings silver rejected as impossible values, readings no more than a few reporting
 -- intervals apart forming one window. Score: how far outside, as a share of the valid range.
@@ -799,10 +1025,52 @@ changed_device_days as (
 
 {%- endif %}
 
-{% if is_incremental() -%}
+{% if around_new_readings -%}
 
--- Only the windows of the rebuilt device-days (changed_device_days: from the new readings above, or the
--- backfill's range).
+-- The rebuilt device-days' windows: those computed again that meet an interval and every out_of_range one,
+-- and the others as they were built.
+windows_to_keep as (
+
+    select all_windows.*
+    from all_windows
+    inner join changed_device_days
+        on
+            all_windows.device_id = changed_device_days.device_id
+            and all_windows.event_date = changed_device_days.event_date
+    where
+        all_windows.anomaly_kind = 'out_of_range'
+        or {{ window_meets_an_interval('all_windows') }}
+
+    union all
+
+    select
+        built_windows.device_id,
+        built_windows.device_type,
+        built_windows.site_id,
+        built_windows.metric,
+        built_windows.anomaly_kind,
+        built_windows.event_date,
+        built_windows.started_at,
+        built_windows.ended_at,
+        built_windows.peak_value,
+        built_windows.score,
+        built_windows.reading_count,
+        built_windows.last_ingested_at,
+        built_windows.severity
+    from {{ this }} as built_windows
+    inner join changed_device_days
+        on
+            built_windows.device_id = changed_device_days.device_id
+            and built_windows.event_date = changed_device_days.event_date
+    where
+        built_windows.anomaly_kind <> 'out_of_range'
+        and not {{ window_meets_an_interval('built_windows') }}
+
+),
+
+{%- elif is_incremental() -%}
+
+-- A backfill: the windows of the range's device-days.
 windows_to_keep as (
 
     select all_windows.*
