@@ -28,6 +28,7 @@ from typing import Any
 from lakehouse.config import DBT_PROJECT_DIR, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.lake import Lake
+from orchestration.definitions import BUILT_DEFINITIONS, build_inputs
 
 # What each layer builds, as a dbt selection. Seeds carry the `silver` tag; `+` adds the staging views.
 LAYER_SELECTION = {
@@ -63,6 +64,12 @@ class TransformResult:
         raise KeyError(f"model '{name}' did not run in this transform; ran: {[m.name for m in self.models]}")
 
 
+def dbt_vars(settings: Settings, vars: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The vars dbt runs with: the settings' own, then ``vars``."""
+    own = {"future_tolerance_s": settings.future_tolerance_s, "consent_policy": settings.consent_policy}
+    return {**own, **(vars or {})}
+
+
 def dbt_args(
     settings: Settings,
     layer: str | None = None,
@@ -79,12 +86,7 @@ def dbt_args(
         raise ValueError(f"layer '{layer}' is not one of {sorted(LAYER_SELECTION)} (or None for everything)")
     project = str(DBT_PROJECT_DIR)
     args = [command, "--project-dir", project, "--profiles-dir", project, "--target", settings.dbt_target]
-    all_vars = {
-        "future_tolerance_s": settings.future_tolerance_s,
-        "consent_policy": settings.consent_policy,
-        **(vars or {}),
-    }
-    args += ["--vars", json.dumps(all_vars, sort_keys=True, default=str)]
+    args += ["--vars", json.dumps(dbt_vars(settings, vars), sort_keys=True, default=str)]
     selection = select or (LAYER_SELECTION[layer] if layer else None)
     if selection:
         args += ["--select", selection]
@@ -131,14 +133,21 @@ def transform(
         unit_tests=unit_tests,
         data_tests=data_tests,
     )
+    # Seeds and views this process already built from the same inputs are left as they are (see
+    # orchestration/definitions.py): they are most of a small cycle's fixed cost.
+    selection_key = json.dumps([layer, select])
+    inputs = build_inputs(settings, dbt_vars(settings, vars))
+    excluded = BUILT_DEFINITIONS.exclusions(selection_key, inputs, full_refresh)
     started = time.perf_counter()
     with (
         pii_salt_file(settings) as salt_file,
         _environment(LAKEHOUSE_LAKE=lake.root, LAKEHOUSE_PII_SALT_FILE=salt_file),
     ):
-        result = _invoke(args)
+        result = _invoke(args + excluded)
     seconds = time.perf_counter() - started
-    return _summarise(result, seconds)
+    summary = _summarise(result, seconds)
+    BUILT_DEFINITIONS.after_run(selection_key, inputs, settings, excluded=bool(excluded), success=summary.success)
+    return summary
 
 
 @contextmanager
