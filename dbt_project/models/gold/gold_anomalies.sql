@@ -986,6 +986,38 @@ out_of_range_windows as (
 
 ),
 
+detected_windows as (
+
+    select * from point_windows
+    union all
+    select * from data_gaps
+    union all
+    select * from out_of_range_windows
+
+),
+
+-- Scores rounded to 6 decimals: a window computed again from another set of neighbouring readings (a
+-- later incremental build) sums the same floating-point values in another order, and must come out the
+-- same.
+scored_windows as (
+
+    select
+        device_id,
+        device_type,
+        site_id,
+        metric,
+        anomaly_kind,
+        event_date,
+        started_at,
+        ended_at,
+        peak_value,
+        round(score, 6) as score,
+        reading_count,
+        last_ingested_at
+    from detected_windows
+
+),
+
 all_windows as (
 
     select
@@ -994,13 +1026,11 @@ all_windows as (
             when 'threshold_breach' then {{ severity('score', 0.1, 0.5) }}
             when 'zscore_outlier' then {{ severity('score', 0, 10) }}
             when 'rate_of_change' then {{ severity('score', 1, 3) }}
+            when 'data_gap' then {{ severity('score', 1, 6) }}
+            when 'out_of_range' then {{ severity('score', 0, 0.25) }}
             else {{ severity('score', 1, 15) }}
         end as severity
-    from point_windows
-    union all
-    select *, {{ severity('score', 1, 6) }} as severity from data_gaps
-    union all
-    select *, {{ severity('score', 0, 0.25) }} as severity from out_of_range_windows
+    from scored_windows
 
 ),
 
