@@ -13,7 +13,7 @@ arriving late for the previous day, plus re-published duplicates.
 Each build is two dbt invocations over the sensor models (seeds, staging, silver, gold; not the STEDI
 models): ``dbt build`` without tests (the models, what "build silver and gold" means), then ``dbt test``
 (their data tests). As in an orchestration cycle, the incremental build leaves out the seeds and views
-(13 nodes, then 7): this process built them from the same project, vars and lake
+(13 nodes, then 6): this process built them from the same project, vars and lake
 (orchestration/definitions.py); ``cd dbt_project && dbt build`` would rebuild them, about 0.3 s more.
 Printed per build: the models' time (from the first node's start to the last one's end, as dbt reports
 them, so dbt's own start-up and parsing are left out and shown apart), each model's time, the data
