@@ -26,7 +26,6 @@ compare runs at similar loads).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -80,22 +79,20 @@ def run_dbt(settings: Settings, command: str, reference: str) -> Phase:
     """
     from dbt.cli.main import dbtRunner
 
-    from orchestration.definitions import BUILT_DEFINITIONS, build_inputs
+    from orchestration.definitions import BUILT_DEFINITIONS
     from orchestration.transform import dbt_args, dbt_vars
 
     vars = {"reference_time": reference}
     args = dbt_args(settings, command="build" if command == "models" else "test", select=SELECTION, vars=vars)
-    excluded: list[str] = []
+    planned = None
     if command == "models":
-        args += ["--exclude-resource-type", "test"]
-        selection_key = json.dumps([None, SELECTION])
-        inputs = build_inputs(settings, dbt_vars(settings, vars))
-        excluded = BUILT_DEFINITIONS.exclusions(selection_key, inputs, full_refresh=False)
+        planned = BUILT_DEFINITIONS.plan(settings, None, SELECTION, dbt_vars(settings, vars), full_refresh=False)
+        args += ["--exclude-resource-type", "test", *planned.exclusions]
     began = time.perf_counter()
-    result = dbtRunner().invoke(args + excluded)
+    result = dbtRunner().invoke(args)
     wall_s = time.perf_counter() - began
-    if command == "models":
-        BUILT_DEFINITIONS.after_run(selection_key, inputs, settings, excluded=bool(excluded), success=result.success)
+    if planned is not None:
+        BUILT_DEFINITIONS.after_run(planned, settings, result.success)
     starts, ends, node_seconds, failures = [], [], {}, []
     for node_result in getattr(result.result, "results", None) or []:
         for timing in node_result.timing:

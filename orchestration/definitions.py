@@ -86,6 +86,16 @@ def build_inputs(settings: Settings, dbt_vars: dict[str, Any]) -> BuildInputs:
     return BuildInputs(digest=digest, warehouse=warehouse_identity(settings))
 
 
+@dataclass(frozen=True)
+class PlannedRun:
+    """A dbt run about to start: its selection, what its seeds and views are built from, and the dbt
+    arguments that leave them out (empty when they must be built)."""
+
+    selection_key: str
+    inputs: BuildInputs
+    exclusions: tuple[str, ...]
+
+
 class BuiltDefinitions:
     """The process's memory of the seeds and views it built: per selection, from which inputs."""
 
@@ -93,23 +103,30 @@ class BuiltDefinitions:
         self._built: dict[str, BuildInputs] = {}
         self._lock = threading.Lock()
 
-    def exclusions(self, selection_key: str, inputs: BuildInputs, full_refresh: bool) -> list[str]:
-        """dbt arguments that leave out the seeds and views when this selection built them from these very
-        inputs; none otherwise."""
+    def plan(
+        self,
+        settings: Settings,
+        layer: str | None,
+        select: str | None,
+        dbt_vars: dict[str, Any],
+        full_refresh: bool,
+    ) -> PlannedRun:
+        """The run of a layer or selection: it leaves out the seeds and views when this process built them
+        for the same selection from these very inputs."""
+        selection_key = json.dumps([layer, select])
+        inputs = build_inputs(settings, dbt_vars)
         with self._lock:
             unchanged = not full_refresh and self._built.get(selection_key) == inputs
-        return ["--exclude", *UNCHANGED_BY_DATA] if unchanged else []
+        return PlannedRun(selection_key, inputs, ("--exclude", *UNCHANGED_BY_DATA) if unchanged else ())
 
-    def after_run(
-        self, selection_key: str, inputs: BuildInputs, settings: Settings, *, excluded: bool, success: bool
-    ) -> None:
+    def after_run(self, run: PlannedRun, settings: Settings, success: bool) -> None:
         """Remember a successful run that built the seeds and views (with the warehouse as it left it);
         forget after a failed run, so that the next run builds everything."""
         with self._lock:
             if not success:
-                self._built.pop(selection_key, None)
-            elif not excluded:
-                self._built[selection_key] = BuildInputs(inputs.digest, warehouse_identity(settings))
+                self._built.pop(run.selection_key, None)
+            elif not run.exclusions:
+                self._built[run.selection_key] = BuildInputs(run.inputs.digest, warehouse_identity(settings))
 
     def forget(self) -> None:
         with self._lock:

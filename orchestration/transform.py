@@ -28,7 +28,7 @@ from typing import Any
 from lakehouse.config import DBT_PROJECT_DIR, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.lake import Lake
-from orchestration.definitions import BUILT_DEFINITIONS, build_inputs
+from orchestration.definitions import BUILT_DEFINITIONS
 
 # What each layer builds, as a dbt selection. Seeds carry the `silver` tag; `+` adds the staging views.
 LAYER_SELECTION = {
@@ -135,18 +135,16 @@ def transform(
     )
     # Seeds and views this process already built from the same inputs are left as they are (see
     # orchestration/definitions.py): they are most of a small cycle's fixed cost.
-    selection_key = json.dumps([layer, select])
-    inputs = build_inputs(settings, dbt_vars(settings, vars))
-    excluded = BUILT_DEFINITIONS.exclusions(selection_key, inputs, full_refresh)
+    planned = BUILT_DEFINITIONS.plan(settings, layer, select, dbt_vars(settings, vars), full_refresh)
     started = time.perf_counter()
     with (
         pii_salt_file(settings) as salt_file,
         _environment(LAKEHOUSE_LAKE=lake.root, LAKEHOUSE_PII_SALT_FILE=salt_file),
     ):
-        result = _invoke(args + excluded)
+        result = _invoke(args + list(planned.exclusions))
     seconds = time.perf_counter() - started
     summary = _summarise(result, seconds)
-    BUILT_DEFINITIONS.after_run(selection_key, inputs, settings, excluded=bool(excluded), success=summary.success)
+    BUILT_DEFINITIONS.after_run(planned, settings, summary.success)
     return summary
 
 

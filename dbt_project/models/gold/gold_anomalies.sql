@@ -1055,10 +1055,11 @@ changed_device_days as (
 
 {%- endif %}
 
-{% if around_new_readings -%}
+{% if is_incremental() -%}
 
--- The rebuilt device-days' windows: those computed again that meet an interval and every out_of_range one,
--- and the others as they were built.
+-- The rebuilt device-days' windows (changed_device_days: around the new readings above, or the
+-- backfill's range). Around new readings: those computed again that meet an interval and every
+-- out_of_range one, and the others as they were built.
 windows_to_keep as (
 
     select all_windows.*
@@ -1067,6 +1068,7 @@ windows_to_keep as (
         on
             all_windows.device_id = changed_device_days.device_id
             and all_windows.event_date = changed_device_days.event_date
+    {%- if around_new_readings %}
     where
         all_windows.anomaly_kind = 'out_of_range'
         or {{ window_meets_an_interval('all_windows') }}
@@ -1095,20 +1097,7 @@ windows_to_keep as (
     where
         built_windows.anomaly_kind <> 'out_of_range'
         and not {{ window_meets_an_interval('built_windows') }}
-
-),
-
-{%- elif is_incremental() -%}
-
--- A backfill: the windows of the range's device-days.
-windows_to_keep as (
-
-    select all_windows.*
-    from all_windows
-    inner join changed_device_days
-        on
-            all_windows.device_id = changed_device_days.device_id
-            and all_windows.event_date = changed_device_days.event_date
+    {%- endif %}
 
 ),
 
