@@ -11,9 +11,10 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from lakehouse.config import DBT_PROJECT_DIR
 from lakehouse.contract import DEVICE_TYPES, MetricLimit, load_metric_limits
 
-DEVICE_TYPES_SEED = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds" / "device_types.csv"
+DEVICE_TYPES_SEED = DBT_PROJECT_DIR / "seeds" / "device_types.csv"
 DAY_S = 86_400.0
 
 

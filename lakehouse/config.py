@@ -18,7 +18,25 @@ from typing import Any
 from lakehouse.lake import Lake
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+def _dbt_project_dir() -> Path:
+    """The dbt project: the checkout's ``dbt_project/`` (where analysts work), or the copy an installed wheel
+    carries as package data (``lakehouse/dbt_project`` in site-packages)."""
+    checkout = REPO_ROOT / "dbt_project"
+    if (checkout / "dbt_project.yml").exists():
+        return checkout
+    return Path(__file__).resolve().parent / "dbt_project"
+
+
+DBT_PROJECT_DIR = _dbt_project_dir()
+# Where dbt writes target/ and logs/: beside the project in a checkout (as `dbt run` there does), and in the
+# user's cache for an installed wheel, whose site-packages may be read-only and is shared by every user.
+DBT_ARTIFACTS_DIR = (
+    DBT_PROJECT_DIR
+    if DBT_PROJECT_DIR.parent == REPO_ROOT
+    else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lakehouse" / "dbt"
+)
 # Which readings of a consenting customer the STEDI curation keeps (dbt var `consent_policy`).
 CONSENT_POLICIES = ("since_consent", "any_time")
 

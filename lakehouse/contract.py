@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from lakehouse.config import DBT_PROJECT_DIR
+
 SCHEMA_VERSION = 1
 
 FieldType = Literal["string", "long", "double", "timestamp"]
@@ -94,7 +96,7 @@ QUARANTINE_REASONS = {
     "impossible_timestamp": "event_time is before 2000-01-01 or after 2100-01-01 (UTC)",
 }
 
-LIMITS_SEED = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds" / "metric_limits.csv"
+LIMITS_SEED = DBT_PROJECT_DIR / "seeds" / "metric_limits.csv"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lakehouse.config import DBT_PROJECT_DIR, Settings
+from lakehouse.config import DBT_ARTIFACTS_DIR, DBT_PROJECT_DIR, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.lake import Lake
 from orchestration.definitions import BUILT_DEFINITIONS
@@ -86,6 +86,8 @@ def dbt_args(
         raise ValueError(f"layer '{layer}' is not one of {sorted(LAYER_SELECTION)} (or None for everything)")
     project = str(DBT_PROJECT_DIR)
     args = [command, "--project-dir", project, "--profiles-dir", project, "--target", settings.dbt_target]
+    if DBT_ARTIFACTS_DIR != DBT_PROJECT_DIR:
+        args += ["--target-path", str(DBT_ARTIFACTS_DIR / "target"), "--log-path", str(DBT_ARTIFACTS_DIR / "logs")]
     args += ["--vars", json.dumps(dbt_vars(settings, vars), sort_keys=True, default=str)]
     selection = select or (LAYER_SELECTION[layer] if layer else None)
     if selection:
