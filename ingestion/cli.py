@@ -425,16 +425,14 @@ def produce_handler(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def parse_duration(text: str) -> timedelta:
-    """``90s``, ``30m``, ``6h``, ``2d`` or plain seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    value = text.strip().lower()
+    """``--duration`` as argparse reads it, in the grammar of every command (lakehouse/durations.py)."""
+    from lakehouse.durations import DurationError
+    from lakehouse.durations import parse_duration as parse
+
     try:
-        seconds = float(value[:-1]) * units[value[-1]] if value and value[-1] in units else float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a duration; use e.g. 90s, 30m, 6h or 2d") from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"'{text}': a duration must be positive")
-    return timedelta(seconds=seconds)
+        return parse(text, "--duration")
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_time(text: str) -> datetime:

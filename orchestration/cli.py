@@ -224,10 +224,11 @@ def _run(settings, args) -> int:
 
 
 def _schedule(settings, args) -> int:
-    from orchestration.schedule import Cron, ScheduleOptions, parse_every, run_schedule
+    from lakehouse.durations import parse_duration
+    from orchestration.schedule import Cron, ScheduleOptions, run_schedule
 
     options = ScheduleOptions(
-        every=parse_every(args.every) if args.every else None,
+        every=parse_duration(args.every, "--every") if args.every else None,
         cron=Cron.parse(args.cron) if args.cron else None,
         max_cycles=args.max_cycles,
         retries=args.retries,
@@ -240,14 +241,15 @@ def _schedule(settings, args) -> int:
 
 
 def _stream(settings, args) -> int:
-    from orchestration.stream import StreamOptions, parse_duration, run_stream
+    from lakehouse.durations import parse_seconds
+    from orchestration.stream import StreamOptions, run_stream
 
     options = StreamOptions(
-        interval_s=parse_duration(args.interval, "--interval"),
-        dbt_every_s=parse_duration(args.dbt_every, "--dbt-every"),
-        seeds_every_s=parse_duration(args.seeds_every, "--seeds-every"),
+        interval_s=parse_seconds(args.interval, "--interval"),
+        dbt_every_s=parse_seconds(args.dbt_every, "--dbt-every"),
+        seeds_every_s=parse_seconds(args.seeds_every, "--seeds-every"),
         max_cycles=args.max_cycles,
-        duration_s=parse_duration(args.duration, "--for") if args.duration else None,
+        duration_s=parse_seconds(args.duration, "--for") if args.duration else None,
         retries=args.retries,
     )
     if options.max_cycles is not None and options.max_cycles < 1:

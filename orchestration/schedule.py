@@ -75,14 +75,6 @@ def cycle_lock(
 # --- when to run -------------------------------------------------------------------------------------------
 
 
-def parse_every(text: str) -> timedelta:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = text.strip()
-    if len(text) >= 2 and text[-1] in units and text[:-1].isdigit() and int(text[:-1]) > 0:
-        return timedelta(seconds=int(text[:-1]) * units[text[-1]])
-    raise LakehouseError(f"--every '{text}' is not an interval; write e.g. 30s, 15m, 1h or 1d")
-
-
 @dataclass(frozen=True)
 class Cron:
     """A five-field cron expression (minute hour day-of-month month day-of-week), in UTC."""

@@ -52,16 +52,6 @@ MICRO_SELECTION = {
     "gold": "silver_classified_readings+,tag:gold",
 }
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str, option: str) -> float:
-    """``"5s"``, ``"30m"``, ``"1h"``, ``"2d"`` -> seconds; anything else is an error naming ``option``."""
-    text = text.strip()
-    if len(text) >= 2 and text[-1] in _UNITS and text[:-1].isdigit() and int(text[:-1]) > 0:
-        return float(int(text[:-1]) * _UNITS[text[-1]])
-    raise LakehouseError(f"{option} '{text}' is not a duration; write e.g. 5s, 30s, 15m, 1h or 1d")
-
 
 @dataclass(frozen=True)
 class StreamOptions:

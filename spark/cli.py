@@ -63,25 +63,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_bronze)
 
 
-def parse_interval(text: str) -> str:
-    """'10s', '2m', '1h' or '10 seconds' -> Spark's '10 seconds'."""
-    from lakehouse.errors import LakehouseError
-
-    units = {"s": "seconds", "m": "minutes", "h": "hours"}
-    text = text.strip()
-    if text[-1:] in units and text[:-1].isdigit():
-        return f"{int(text[:-1])} {units[text[-1]]}"
-    parts = text.split()
-    if len(parts) == 2 and parts[0].isdigit():
-        return text
-    raise LakehouseError(f"--interval '{text}' is not a duration; write e.g. 10s, 2m or 1h")
-
-
 def _bronze(settings, args) -> int:
     if args.action == "package":
         return _package(args)
     if args.action == "compact":
         return _compact(settings, args)
+    from lakehouse.durations import parse_duration, spark_interval
     from spark.bronze_job import run_bronze
 
     settings = settings.with_overrides(max_files_per_trigger=args.max_files_per_trigger)
@@ -103,7 +90,7 @@ def _bronze(settings, args) -> int:
     report = run_bronze(
         settings,
         continuous=args.continuous,
-        interval=parse_interval(args.interval),
+        interval=spark_interval(parse_duration(args.interval, "--interval")),
         on_batch=progress,
         on_source_batch=source_progress,
     )

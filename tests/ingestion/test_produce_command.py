@@ -64,7 +64,7 @@ def test_lakehouse_produce_reports_counts_and_kinds_of_dirty_records_and_faults(
     [
         (["--fault-rate", "meltdown=1"], "use KIND=RATE with KIND one of spike, stuck"),
         (["--dirty-kinds", "late,sloppy"], "unknown kind(s) ['sloppy']; choose from: malformed_json"),
-        (["--duration", "soon"], "'soon' is not a duration; use e.g. 90s, 30m, 6h or 2d"),
+        (["--duration", "soon"], "--duration 'soon' is not a duration; write a number and a unit, e.g. 10s, 15m, 1h"),
         (["--start", "tomorrow"], "'tomorrow' is not an ISO-8601 time"),
         (["--readings", "10", "--duration", "1h"], "not allowed with argument --readings"),
     ],

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,20 +17,9 @@ import pytest
 from lakehouse import ops
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
-from orchestration.schedule import Cron, LockHeld, cycle_lock, lock_path, parse_every
+from orchestration.schedule import Cron, LockHeld, cycle_lock, lock_path
 
 LAKEHOUSE = str(Path(sys.executable).parent / "lakehouse")
-
-
-@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("15m", 900), ("1h", 3600), ("2d", 172800)])
-def test_intervals_are_read_with_their_unit(text, seconds):
-    assert parse_every(text) == timedelta(seconds=seconds)
-
-
-@pytest.mark.parametrize("text", ["15", "0m", "fast", "1w"])
-def test_a_bad_interval_is_refused_with_examples(text):
-    with pytest.raises(LakehouseError, match="30s, 15m, 1h"):
-        parse_every(text)
 
 
 def test_an_hourly_cron_fires_at_the_top_of_the_next_hour():
