@@ -11,12 +11,14 @@ STAMP := $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/lakehouse demo $(ARGS)
 
-test: setup browser
+# The linters run first: a style guide that no check enforces drifts.
+test: setup browser lint
 	$(VENV)/bin/python -m pytest --durations=15 $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	cd dbt_project && ../$(VENV)/bin/sqlfluff lint models
+	$(VENV)/bin/ruff format --check .
+	cd dbt_project && ../$(VENV)/bin/sqlfluff lint --processes 2 models
 
 setup: java $(STAMP)
 

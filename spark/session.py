@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
+from spark.logs import jvm_stderr_to, log4j_options
 
 SESSION_CONF = {
     "spark.sql.session.timeZone": "UTC",
@@ -26,11 +30,22 @@ SESSION_CONF = {
 def build_session(settings: Settings, app_name: str = "lakehouse-bronze") -> SparkSession:
     """Get or create the session. On a cluster (spark-submit) the master comes from the submit command."""
     builder = SparkSession.builder.appName(app_name)
+    conf = dict(SESSION_CONF)
+    starts_jvm = bool(settings.spark_master) and SparkContext._active_spark_context is None
     if settings.spark_master:
         builder = builder.master(settings.spark_master)
         builder = builder.config("spark.driver.memory", settings.spark_driver_memory)
-    for key, value in SESSION_CONF.items():
+        # Locally this process starts the driver JVM: its start-up chatter goes to the lake's Spark log.
+        # Under spark-submit (EMR, Glue) the cluster's own logging stays in charge.
+        log_option, log = log4j_options(settings.lake_root)
+        conf["spark.driver.extraJavaOptions"] = f"{conf['spark.driver.extraJavaOptions']} {log_option}"
+    for key, value in conf.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    if starts_jvm:
+        with jvm_stderr_to(log):
+            spark = builder.getOrCreate()
+        print(f"spark: JVM and Spark log lines go to {log}", file=sys.stderr, flush=True)
+    else:
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
