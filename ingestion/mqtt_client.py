@@ -7,6 +7,7 @@ benchmarks all connect through :func:`mqtt_client`, so they agree on every optio
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,3 +173,25 @@ def connect(client: Any, settings: Settings, broker: Broker, *, persistent: bool
         clean_start=clean_start,
         properties=connect_properties(settings, persistent, receive_maximum),
     )
+
+
+def wait_published(info: Any, timeout_s: float) -> bool:
+    """Wait until the broker acknowledged a QoS 1 publish (True) or ``timeout_s`` passed (False).
+
+    paho's ``wait_for_publish`` gives up at once on a message published while disconnected (its result
+    code says "not connected"), although paho keeps the message and sends it again when it reconnects:
+    devices publishing through a broker outage are exactly the case to wait for. So wait for the
+    acknowledgement itself.
+    """
+    from paho.mqtt.enums import MQTTErrorCode
+
+    if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+        raise MqttError("the client's queue of unacknowledged messages is full (65,535 at most); publish fewer at once")
+    deadline = time.monotonic() + timeout_s
+    with info._condition:
+        while not info._published:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            info._condition.wait(min(remaining, 0.5))
+    return True

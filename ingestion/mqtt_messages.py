@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+MIB = 1024 * 1024
 MAX_PAYLOAD_BYTES = 256 * 1024  # AWS IoT Core's message size limit
 UNREADABLE = "mqtt_unreadable"
 # Causes of an unreadable line (its second element).

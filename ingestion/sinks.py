@@ -402,11 +402,9 @@ class MqttSink:
             self.stats.bytes += len(data)
 
     def _wait(self, info: Any) -> None:
-        try:
-            info.wait_for_publish(self._timeout_s)
-        except (RuntimeError, ValueError) as exc:
-            raise SinkError(f"mqtt {self.stats.destination}: a message was not published: {exc}") from exc
-        if not info.is_published():
+        from ingestion.mqtt_client import wait_published
+
+        if not wait_published(info, self._timeout_s):
             raise SinkError(
                 f"mqtt {self.stats.destination}: the broker did not acknowledge a message within "
                 f"{self._timeout_s:g} s; check that it runs and accepts this client (--broker, credentials)"
