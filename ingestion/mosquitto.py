@@ -8,6 +8,7 @@ once, so the broker must let that many messages be in flight (mosquitto's defaul
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import signal
 import socket
@@ -39,6 +40,8 @@ class Mosquitto:
             "\n".join(
                 [
                     f"listener {self.port} 127.0.0.1",
+                    # Started as root, mosquitto drops to user "mosquitto", which cannot write our folder.
+                    f"user {getpass.getuser()}",
                     "allow_anonymous true",
                     "persistence true",
                     f"persistence_location {self.folder / 'data'}/",
