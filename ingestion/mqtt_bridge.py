@@ -176,6 +176,7 @@ class Bridge:
             self.stats.ignored += 1
             if message.qos:
                 client.ack(message.mid, message.qos)
+                self.stats.acked += 1
             return
         line, cause = landing_line(topic, message.payload, topics)
         full = None
