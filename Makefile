@@ -6,13 +6,13 @@ VENV := .venv
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint lock setup clean-lake java browser
+.PHONY: demo test lint lock setup clean-lake java browser mosquitto
 
 demo: setup
 	$(VENV)/bin/lakehouse demo $(ARGS)
 
 # The linters run first: a style guide that no check enforces drifts.
-test: setup browser lint
+test: setup browser mosquitto lint
 	$(VENV)/bin/python -m pytest --durations=15 $(ARGS)
 
 lint: setup
@@ -47,6 +47,21 @@ browser:
 	  else \
 	    echo "error: the browser test needs /usr/bin/chromium and /usr/bin/chromedriver."; \
 	    echo "  Debian/Ubuntu: sudo apt-get install -y chromium chromium-driver"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# The MQTT bridge's tests start Debian's Mosquitto broker on a loopback port (with their own config and
+# data folder; the system service is not used). As root on Debian we install it; elsewhere we say how.
+mosquitto:
+	@if [ ! -x /usr/sbin/mosquitto ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing mosquitto with apt-get (for the MQTT bridge's tests)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; \
+	  else \
+	    echo "error: the MQTT bridge's tests need /usr/sbin/mosquitto."; \
+	    echo "  Debian/Ubuntu: sudo apt-get install -y mosquitto"; \
+	    echo "  macOS:         brew install mosquitto"; \
 	    exit 1; \
 	  fi; \
 	fi

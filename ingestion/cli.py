@@ -1,6 +1,7 @@
-"""``lakehouse produce``, ``lakehouse replay`` and ``lakehouse ingest-files``: thin shells over
-:func:`ingestion.produce.produce` (or :func:`ingestion.stedi.produce_stedi` with ``--dataset stedi``),
-:func:`ingestion.replay.replay` and :func:`ingestion.ingest_files.ingest_files`. Heavy imports (numpy,
+"""``lakehouse produce``, ``lakehouse replay``, ``lakehouse ingest-files`` and ``lakehouse ingest mqtt``: thin
+shells over :func:`ingestion.produce.produce` (or :func:`ingestion.stedi.produce_stedi` with ``--dataset
+stedi``), :func:`ingestion.replay.replay`, :func:`ingestion.ingest_files.ingest_files` and
+:func:`ingestion.mqtt_bridge.run_bridge`. Heavy imports (numpy,
 boto3) stay inside the handlers."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from ingestion.labels import DEFAULT_FAULT_RATES, FAULT_KINDS
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
 
-SINK_CHOICES = ("landing", "s3", "kinesis", "firehose")
+SINK_CHOICES = ("landing", "s3", "kinesis", "firehose", "mqtt")
 PRODUCE_DESCRIPTION = """\
 Simulate a fleet of IoT sensors and send their readings to the landing zone (or S3, Kinesis, Firehose).
 
@@ -41,6 +42,7 @@ examples:
   lakehouse produce --duration 1h --rate 50           # real time: 50 readings per second
   lakehouse produce --sink kinesis --stream sensor-readings
   lakehouse produce --sink s3 --s3-uri s3://my-bucket/lake
+  lakehouse produce --sink mqtt --broker localhost:1883 --rate 500   # devices publishing to a broker
   lakehouse produce --dataset stedi --customers 30 --seed 1   # customers, accelerometer, step trainer
 
 dirty kinds (-> where bronze must put them):
@@ -143,6 +145,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     produce.set_defaults(handler=produce_handler)
     _register_replay(subparsers)
     _register_ingest_files(subparsers)
+    _register_ingest(subparsers)
 
 
 INGEST_FILES_DESCRIPTION = """\
@@ -176,6 +179,158 @@ def _register_ingest_files(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--source", required=True, choices=tuple(SOURCES), help="which source the files hold")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to copy")
     parser.set_defaults(handler=ingest_files_handler)
+
+
+INGEST_MQTT_DESCRIPTION = """\
+Bridge an MQTT broker into the landing zone: subscribe to the topic filter with QoS 1 in a persistent
+session and write the messages as Firehose would, newline-delimited JSON under
+<lake>/landing/readings/YYYY/MM/DD/HH/ (the arrival hour), where `lakehouse bronze` lands them.
+
+Topic and payload: sites/<site_id>/devices/<device_id>/readings, one reading per message, a JSON object
+in the reading contract (README "The reading contract"), UTF-8, at most 256 KiB. A payload without a
+device_id takes the topic level after `devices` (site_id: after `sites`); the payload wins when both
+say. A payload that is not a JSON object (binary, not JSON, over 256 KiB) is still landed, as a line
+["mqtt_unreadable", cause, topic, base64 payload] that bronze quarantines (malformed_json) with its
+bytes; nothing is dropped. A message on a topic outside the filters (a subscription an earlier run left
+in the session) is acknowledged, counted as ignored and not landed.
+
+Nothing is lost: a file is cut by size, count or age, written atomically (a hidden temporary file,
+fsync, rename; one PUT on an s3:// lake) and only then are its messages acknowledged to the broker. After
+a crash the broker sends the unacknowledged messages again (keep --client-id the same across restarts:
+it names the session); a message landed twice is identical and silver keeps it once. A lost broker is
+reconnected with exponential backoff. The broker must let a file's worth of messages be in flight:
+MQTT 5 asks for it (receive maximum = --max-file-messages); for MQTT 3.1.1 raise mosquitto's
+max_inflight_messages (default 20), or files are cut by age with few messages each.
+
+Runs until SIGTERM or Ctrl-C (or --for): then writes what it holds, acknowledges it and exits 0. Progress
+goes to the terminal every few seconds; the counts go to ops_runs (mode mqtt) at the end and every
+5 minutes. On AWS, IoT Core's topic rule sends the same topic to Firehose instead (README)."""
+
+INGEST_MQTT_EPILOG = """\
+examples:
+  lakehouse ingest mqtt --broker localhost:1883
+  lakehouse ingest mqtt --broker broker.site-01.example.com:8883 --ca-certs ca.pem \\
+      --certfile bridge.crt --keyfile bridge.key --topic 'sites/site-01/devices/+/readings'
+  LAKEHOUSE_MQTT_PASSWORD=... lakehouse ingest mqtt --broker mqtt.local --username bridge --protocol 3.1.1
+  lakehouse --lake s3://bucket/lake ingest mqtt --broker 10.0.0.5:1883 --max-file-seconds 30
+
+settings: mqtt_broker, mqtt_topic, mqtt_client_id, mqtt_protocol, mqtt_username, mqtt_password,
+mqtt_tls, mqtt_ca_certs, mqtt_certfile, mqtt_keyfile (LAKEHOUSE_MQTT_* or lakehouse.toml); flags win.
+"""
+
+
+def _register_ingest(subparsers: argparse._SubParsersAction) -> None:
+    ingest = subparsers.add_parser(
+        "ingest",
+        help="long-running ingestion from a message broker into the landing zone (mqtt)",
+        description="Long-running ingestion from a message broker into the landing zone. "
+        "For files, see `lakehouse ingest-files`.",
+    )
+    kinds = ingest.add_subparsers(dest="ingest_kind", required=True, metavar="KIND")
+    mqtt = kinds.add_parser(
+        "mqtt",
+        help="bridge an MQTT broker (MQTT 5 or 3.1.1) into landing/readings",
+        description=INGEST_MQTT_DESCRIPTION,
+        epilog=INGEST_MQTT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_mqtt_connection_arguments(mqtt)
+    mqtt.add_argument(
+        "--topic",
+        action="append",
+        metavar="FILTER",
+        help="topic filter to subscribe to; repeat for more (default sites/+/devices/+/readings)",
+    )
+    mqtt.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="the bridge's client id, which names its persistent session: keep it across restarts "
+        "(default lakehouse-bridge)",
+    )
+    mqtt.add_argument(
+        "--device-level",
+        type=int,
+        metavar="N",
+        help="topic level (0-based) holding the device id (default: the + after a `devices` level)",
+    )
+    files = mqtt.add_argument_group("landing files (cut at whichever comes first)")
+    files.add_argument("--max-file-mib", type=float, default=1.0, metavar="MIB", help="size (default 1 MiB)")
+    files.add_argument(
+        "--max-file-seconds",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="age of the file's first message (default 1 s; messages wait for their ack this long)",
+    )
+    files.add_argument(
+        "--max-file-messages",
+        type=int,
+        default=20_000,
+        metavar="N",
+        help="messages (default 20,000; at most what the broker keeps in flight, <= 65,535)",
+    )
+    mqtt.add_argument("--for", dest="duration", metavar="DURATION", help="stop after this long, e.g. 90s, 1h")
+    mqtt.set_defaults(handler=ingest_mqtt_handler)
+
+
+def add_mqtt_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """--broker, --protocol and the credentials (settings mqtt_*; a flag wins)."""
+    group = parser.add_argument_group("MQTT broker")
+    group.add_argument("--broker", metavar="HOST:PORT", help="the broker (setting mqtt_broker), e.g. localhost:1883")
+    group.add_argument("--protocol", choices=("5", "3.1.1"), help="MQTT version (setting mqtt_protocol; default 5)")
+    group.add_argument(
+        "--username", metavar="NAME", help="username; the password comes from LAKEHOUSE_MQTT_PASSWORD (never a flag)"
+    )
+    group.add_argument("--tls", action="store_true", help="TLS with the system's CAs (implied by --ca-certs)")
+    group.add_argument("--ca-certs", metavar="PEM", help="CA certificates to verify the broker")
+    group.add_argument("--certfile", metavar="PEM", help="client certificate (AWS IoT Core, mutual TLS)")
+    group.add_argument("--keyfile", metavar="PEM", help="the client certificate's private key")
+
+
+def mqtt_settings(settings: Settings, args: argparse.Namespace) -> Settings:
+    return settings.with_overrides(
+        mqtt_broker=getattr(args, "broker", None),
+        mqtt_protocol=getattr(args, "protocol", None),
+        mqtt_username=getattr(args, "username", None),
+        mqtt_tls="on" if getattr(args, "tls", False) else None,
+        mqtt_ca_certs=getattr(args, "ca_certs", None),
+        mqtt_certfile=getattr(args, "certfile", None),
+        mqtt_keyfile=getattr(args, "keyfile", None),
+    )
+
+
+def ingest_mqtt_handler(settings: Settings, args: argparse.Namespace) -> int:
+    from ingestion.mqtt_bridge import BridgeOptions, run_bridge
+    from ingestion.mqtt_client import parse_broker, uses_tls
+    from ingestion.mqtt_messages import MIB, CutPolicy, TopicFilter, TopicFilterError
+    from lakehouse.durations import parse_seconds
+
+    settings = mqtt_settings(settings, args).with_overrides(mqtt_client_id=args.client_id)
+    try:
+        topics = tuple(TopicFilter(f, device_level=args.device_level) for f in (args.topic or [settings.mqtt_topic]))
+        cut = CutPolicy(
+            max_bytes=int(args.max_file_mib * MIB),
+            max_seconds=args.max_file_seconds,
+            max_messages=args.max_file_messages,
+        )
+    except (TopicFilterError, ValueError) as exc:
+        raise LakehouseError(f"lakehouse ingest mqtt: {exc}") from exc
+    if args.max_file_messages > 65535:
+        raise LakehouseError(
+            f"--max-file-messages {args.max_file_messages}: a broker keeps at most 65,535 messages in flight "
+            f"to one client (MQTT message ids are 16 bits); use 65535 or less"
+        )
+    duration = parse_seconds(args.duration, "--for") if args.duration else None
+    options = BridgeOptions(
+        broker=parse_broker(settings.mqtt_broker, tls=uses_tls(settings)),
+        topics=topics,
+        client_id=settings.mqtt_client_id,
+        cut=cut,
+        duration_s=duration,
+    )
+    report = run_bridge(settings, options, echo=lambda line: print(line, flush=True))
+    print(report.summary(), flush=True)
+    return 0
 
 
 def ingest_files_handler(settings: Settings, args: argparse.Namespace) -> int:
@@ -330,7 +485,8 @@ def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
         choices=SINK_CHOICES,
         default="landing",
         help="where lines go: landing (files in the lake, default), s3 (the same files on an S3 "
-        "prefix), kinesis (PutRecords), firehose (PutRecordBatch)",
+        "prefix), kinesis (PutRecords), firehose (PutRecordBatch), mqtt (one QoS 1 message per reading "
+        "on sites/<site>/devices/<device>/readings; MQTT settings as for `ingest mqtt`)",
     )
     sink.add_argument(
         "--buffer-mib",
@@ -357,6 +513,15 @@ def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
         "--endpoint-url", metavar="URL", help="s3/kinesis/firehose: another endpoint, e.g. a local moto or LocalStack"
     )
     sink.add_argument(
+        "--broker", metavar="HOST:PORT", help="mqtt: the broker (default: setting mqtt_broker), e.g. localhost:1883"
+    )
+    sink.add_argument(
+        "--topic",
+        metavar="PATTERN",
+        help="mqtt: topic of each reading, {site} and {device} filled in "
+        "(default sites/{site}/devices/{device}/readings)",
+    )
+    sink.add_argument(
         "--max-retry-seconds",
         type=float,
         default=120.0,
@@ -376,6 +541,8 @@ def sink_options(args: argparse.Namespace):  # -> SinkOptions (imported lazily)
         stream=args.stream,
         endpoint_url=args.endpoint_url,
         max_retry_seconds=args.max_retry_seconds,
+        mqtt_broker=args.broker,
+        mqtt_topic=args.topic,
     )
 
 

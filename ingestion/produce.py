@@ -116,7 +116,7 @@ def produce(
         config = _with_start(config, default_start(config, now or datetime.now(UTC)))
     lake = settings.lake_root
     producer = f"{config.producer}-s{config.seed}"
-    target = make_sink(sink, lake, producer, options) if isinstance(sink, str) else sink
+    target = make_sink(sink, lake, producer, options, settings) if isinstance(sink, str) else sink
 
     simulation = Simulation(config)
     began = time.perf_counter()

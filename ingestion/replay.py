@@ -208,7 +208,7 @@ def replay(
         # buffer_seconds * speed of recorded time, and a replay as fast as possible cuts by size only.
         options = options or SinkOptions()
         window = options.buffer_seconds * config.speed if config.speed is not None else _NO_TIME_LIMIT_S
-        target = make_sink(sink, settings.lake_root, config.producer, replace(options, buffer_seconds=window))
+        target = make_sink(sink, settings.lake_root, config.producer, replace(options, buffer_seconds=window), settings)
     else:
         target = sink
 

@@ -6,6 +6,8 @@
   UTC hour of the first line's arrival. File names are deterministic, so a seeded run reproduces them.
 - :class:`KinesisSink`: ``PutRecords`` in batches within the service limits, partition key = device id.
 - :class:`FirehoseSink`: ``PutRecordBatch`` in batches within the service limits, newline-delimited.
+- :class:`MqttSink`: one MQTT message (QoS 1) per line on ``sites/<site>/devices/<device>/readings``, the
+  topic the bridge (``lakehouse ingest mqtt``) and an AWS IoT Core rule read.
 
 Both AWS sinks retry only the entries a partial failure rejected, with exponential backoff and full
 jitter, for a bounded time, then raise :class:`SinkError` naming the stream and what to do. Every boto3
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,7 +33,7 @@ from lakehouse.lake import Lake
 from lakehouse.storage import Storage
 
 MIB = 1024 * 1024
-SINKS = ("landing", "s3", "kinesis", "firehose")
+SINKS = ("landing", "s3", "kinesis", "firehose", "mqtt")
 
 # Service limits (AWS documentation, "Quotas and limits").
 KINESIS_MAX_RECORDS = 500
@@ -360,6 +363,90 @@ class FirehoseSink(_BatchingSink):
         return [r.get("ErrorCode") for r in response["RequestResponses"]]
 
 
+# ---- MQTT: a device fleet publishing to a broker ---------------------------------------------------------
+class MqttSink:
+    """Publishes each line as one QoS 1 message on ``topic`` (``{site}`` and ``{device}`` filled from the
+    registry by the line's device id), as a fleet of devices would, through one client.
+
+    At most ``window`` messages wait for the broker's PUBACK (MQTT message ids are 16 bits, and a client
+    keeps every unacknowledged message); ``close`` waits for all of them, up to ``timeout_s`` each. A
+    broker that goes away meanwhile is reconnected and the waiting messages sent again (paho's queue).
+    """
+
+    def __init__(self, client: Any, broker: str, topic: str, window: int = 10_000, timeout_s: float = 120.0) -> None:
+        self._client = client
+        self._topic = topic
+        self._window = window
+        self._timeout_s = timeout_s
+        self._pending: deque = deque()
+        self._sites: dict[str, str] = {}
+        self.stats = SinkStats(sink="mqtt", destination=f"{broker} {topic}")
+
+    def _topic_for(self, key: str) -> str:
+        site = self._sites.get(key)
+        if site is None:
+            from lakehouse.registry import REGISTRY_SIZE, device
+
+            suffix = key.rsplit("-", 1)[-1]
+            index = int(suffix) if suffix.isdigit() else 0
+            site = self._sites[key] = device(index).site_id if 1 <= index <= REGISTRY_SIZE else "unknown"
+        return self._topic.format(site=site, device=key or "unknown")
+
+    def send(self, lines: Sequence[str], arrival_ms: np.ndarray, keys: Sequence[str], sizes: np.ndarray) -> None:
+        for line, key in zip(lines, keys, strict=True):
+            while len(self._pending) >= self._window:
+                self._wait(self._pending.popleft())
+            data = line.encode()
+            self._pending.append(self._client.publish(self._topic_for(key), data, qos=1))
+            self.stats.records += 1
+            self.stats.bytes += len(data)
+
+    def _wait(self, info: Any) -> None:
+        from ingestion.mqtt_client import wait_published
+
+        if not wait_published(info, self._timeout_s):
+            raise SinkError(
+                f"mqtt {self.stats.destination}: the broker did not acknowledge a message within "
+                f"{self._timeout_s:g} s; check that it runs and accepts this client (--broker, credentials)"
+            )
+
+    def close(self) -> SinkStats:
+        while self._pending:
+            self._wait(self._pending.popleft())
+        self._client.disconnect()
+        self._client.loop_stop()
+        return self.stats
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def mqtt_sink(settings: Any, producer: str, broker: str | None = None, topic: str | None = None) -> MqttSink:
+    """An :class:`MqttSink` connected to ``broker`` (default: the ``mqtt_broker`` setting)."""
+    import threading as _threading
+
+    from ingestion.mqtt_client import connect, mqtt_client, parse_broker, uses_tls
+
+    address = parse_broker(broker or settings.mqtt_broker, tls=uses_tls(settings))
+    # A fresh session per run: the client itself keeps (and sends again) what the broker has not acknowledged.
+    client = mqtt_client(settings, f"{producer}-publisher-{uuid.uuid4().hex[:6]}", persistent=False)
+    client.max_inflight_messages_set(1000)
+    connected = _threading.Event()
+    client.on_connect = lambda _c, _u, _f, reason, _p: connected.set() if not reason.is_failure else None
+    connect(client, settings, address, persistent=False)
+    client.loop_start()
+    if not connected.wait(30):
+        client.loop_stop()
+        raise SinkError(
+            f"mqtt: could not connect to the broker {address} within 30 s; check --broker, that the broker runs, "
+            f"and the credentials (LAKEHOUSE_MQTT_USERNAME, ..._PASSWORD, TLS files)"
+        )
+    pattern = topic or "sites/{site}/devices/{device}/readings"
+    return MqttSink(client, str(address), pattern)
+
+
 @dataclass(frozen=True)
 class SinkOptions:
     """Settings of the sinks, as ``lakehouse produce`` and ``lakehouse replay`` take them."""
@@ -371,13 +458,20 @@ class SinkOptions:
     endpoint_url: str | None = None
     timeout_seconds: float = 30.0
     max_retry_seconds: float = 120.0
+    mqtt_broker: str | None = None  # HOST:PORT (default: the mqtt_broker setting)
+    mqtt_topic: str | None = None  # a pattern with {site} and {device}
 
 
-def make_sink(name: str, lake: Lake, producer: str, options: SinkOptions | None = None) -> Sink:
-    """The sink called ``name`` (one of :data:`SINKS`) with real backends."""
+def make_sink(name: str, lake: Lake, producer: str, options: SinkOptions | None = None, settings: Any = None) -> Sink:
+    """The sink called ``name`` (one of :data:`SINKS`) with real backends (``settings``: for mqtt's broker,
+    protocol and credentials)."""
     from lakehouse.storage import S3Storage, storage_for
 
     options = options or SinkOptions()
+    if name == "mqtt":
+        from lakehouse.config import Settings
+
+        return mqtt_sink(settings or Settings(lake=lake.root), producer, options.mqtt_broker, options.mqtt_topic)
     if name == "landing":
         return LandingSink(lake, storage_for(lake.root), producer, options.buffer_bytes, options.buffer_seconds)
     if name == "s3":

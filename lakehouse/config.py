@@ -88,6 +88,20 @@ class Settings:
     # one to <lake>/_secrets/pii_salt. Target athena: the models read the Glue table
     # <schema>_secrets.pii_salt instead. Never printed (repr=False).
     pii_salt: str | None = field(default=None, repr=False)
+    # MQTT (`lakehouse ingest mqtt`, `produce --sink mqtt`): the broker as HOST:PORT, the topic filter
+    # readings arrive on (a `+` after `devices` is the device id, after `sites` the site id), the bridge's
+    # client id (its persistent session on the broker: keep it stable across restarts), MQTT version
+    # "5" or "3.1.1", and how to authenticate: username/password and/or TLS (CA file, client certificate).
+    mqtt_broker: str | None = None
+    mqtt_topic: str = "sites/+/devices/+/readings"
+    mqtt_client_id: str = "lakehouse-bridge"
+    mqtt_protocol: str = "5"
+    mqtt_username: str | None = None
+    mqtt_password: str | None = field(default=None, repr=False)
+    mqtt_tls: str | None = None  # "on" to use TLS with the system's CAs; implied by mqtt_ca_certs
+    mqtt_ca_certs: str | None = None
+    mqtt_certfile: str | None = None
+    mqtt_keyfile: str | None = None
     config_file: str | None = field(default=None, compare=False)
 
     @property
@@ -164,6 +178,11 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(
             f"consent_policy '{settings.consent_policy}' is not one of: {', '.join(CONSENT_POLICIES)} "
             f"(set LAKEHOUSE_CONSENT_POLICY or consent_policy in lakehouse.toml)"
+        )
+    if settings.mqtt_protocol not in ("5", "3.1.1"):
+        raise ConfigError(
+            f"mqtt_protocol '{settings.mqtt_protocol}' is not one of: 5, 3.1.1 (set LAKEHOUSE_MQTT_PROTOCOL, "
+            f"mqtt_protocol in lakehouse.toml, or --protocol)"
         )
     if not 0 <= settings.max_quarantine_share <= 1:
         raise ConfigError(f"max_quarantine_share {settings.max_quarantine_share} must be between 0 and 1")

@@ -321,3 +321,15 @@ def proxy(moto_endpoint) -> RejectingProxy:
     server = RejectingProxy(moto_endpoint)
     yield server
     server.close()
+
+
+# ---- MQTT: a real Mosquitto broker on a free loopback port ----------------------------------------------
+@pytest.fixture
+def mosquitto(tmp_path):
+    """A running Mosquitto (Debian's package) with its own config and data folder, persistence on, on a free
+    127.0.0.1 port; ``.stop()`` / ``.start()`` restart it on the same port and data."""
+    from ingestion.mosquitto import Mosquitto
+
+    broker = Mosquitto(tmp_path / "mosquitto").start()
+    yield broker
+    broker.kill()
