@@ -169,6 +169,8 @@ class LakehouseStack(cdk.Stack):
         with_emr = cdk.CfnCondition(
             self, "WithEmrServerless", expression=cdk.Fn.condition_equals(bronze_on.value_as_string, "emr-serverless")
         )
+        # BronzeOn=local: the cycle task runs the bronze job itself, so its role gets the job's prefixes.
+        bronze_in_cycle = cdk.CfnCondition(self, "BronzeInTheCycle", expression=cdk.Fn.condition_not(with_emr))
 
         # ---- the lake bucket -----------------------------------------------------------------------------
         noncurrent = cdk.Duration.days(30)
@@ -587,6 +589,12 @@ class LakehouseStack(cdk.Stack):
             ],
         )
         runner_databases = databases
+        bronze_writes = (
+            f"{LAKE_PREFIX}/bronze/",
+            f"{LAKE_PREFIX}/quarantine/",
+            f"{LAKE_PREFIX}/_checkpoints/",
+            f"{LAKE_PREFIX}/_manifests/",
+        )
         cycle_role = iam.CfnRole(
             self,
             "CycleRunnerRole",
@@ -650,6 +658,18 @@ class LakehouseStack(cdk.Stack):
                             glue_resources(runner_databases),
                         ),
                         _allow("SendAlerts", ["sns:Publish"], [topic.ref]),
+                        *(
+                            cdk.Fn.condition_if(bronze_in_cycle.logical_id, statement, cdk.Aws.NO_VALUE)
+                            for statement in (
+                                _allow("LocalBronzeReadsLanding", ["s3:GetObject"], objects(f"{LAKE_PREFIX}/landing/")),
+                                _allow(
+                                    "LocalBronzeWrites",
+                                    ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                                    objects(*bronze_writes),
+                                ),
+                                list_bucket("LocalBronzeLists", f"{LAKE_PREFIX}/landing/", *bronze_writes),
+                            )
+                        ),
                         # Bronze on EMR Serverless: start, watch and stop job runs of this application only.
                         cdk.Fn.condition_if(
                             with_emr.logical_id,

@@ -66,10 +66,21 @@ SERVICE_OF_ROLE = {
 WRITE_ACTIONS = {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
 
 
-def render(value: Any) -> Any:
-    """A template value as a string: Ref/GetAtt become placeholders, Join joins, Fn::If takes the branch
-    that holds when the condition is true (the broader one)."""
+# The two ways to deploy (parameter BronzeOn) and the template's conditions in each.
+VARIANTS = {
+    "emr-serverless": {"WithEmrServerless": True, "BronzeInTheCycle": False},
+    "local": {"WithEmrServerless": False, "BronzeInTheCycle": True},
+}
+LOCAL_BRONZE = {"lake/landing/", "lake/bronze/", "lake/quarantine/", "lake/_checkpoints/", "lake/_manifests/"}
+
+
+def render(value: Any, conditions: dict[str, bool]) -> Any:
+    """A template value as deployed with ``conditions``: Ref/GetAtt become placeholders, Join joins, Fn::If
+    takes the branch its condition selects (AWS::NoValue drops the element)."""
     if isinstance(value, dict):
+        if "Fn::If" in value:
+            name, if_true, if_false = value["Fn::If"]
+            return render(if_true if conditions[name] else if_false, conditions)
         if "Ref" in value:
             return {"Lake": "LAKE", "AWS::Partition": "aws", "AWS::Region": "REGION", "AWS::AccountId": "ACCOUNT"}.get(
                 value["Ref"], f"${{{value['Ref']}}}"
@@ -79,12 +90,10 @@ def render(value: Any) -> Any:
             return BUCKET if (name, attribute) == ("Lake", "Arn") else f"${{{name}.{attribute}}}"
         if "Fn::Join" in value:
             separator, parts = value["Fn::Join"]
-            return separator.join(str(render(p)) for p in parts)
-        if "Fn::If" in value:
-            return render(value["Fn::If"][1])
-        return {k: render(v) for k, v in value.items()}
+            return separator.join(str(render(p, conditions)) for p in parts)
+        return {k: render(v, conditions) for k, v in value.items()}
     if isinstance(value, list):
-        return [render(v) for v in value]
+        return [r for r in (render(v, conditions) for v in value) if r != "${AWS::NoValue}"]
     return value
 
 
@@ -92,13 +101,23 @@ def listify(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
-@pytest.fixture(scope="module")
-def roles(of_type) -> dict[str, dict[str, Any]]:
-    return {name: render(role["Properties"]) for name, role in of_type("AWS::IAM::Role").items()}
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def variant(request) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def statements(roles, of_type) -> list[tuple[str, dict]]:
+def roles(of_type, variant) -> dict[str, dict[str, Any]]:
+    conditions = VARIANTS[variant]
+    return {
+        name: render(role["Properties"], conditions)
+        for name, role in of_type("AWS::IAM::Role").items()
+        if conditions.get(role.get("Condition"), True)
+    }
+
+
+@pytest.fixture(scope="module")
+def statements(roles, of_type, variant) -> list[tuple[str, dict]]:
     """(owner, statement) for every identity policy statement in the template: inline role policies, and
     any AWS::IAM::Policy / ManagedPolicy (none today; they are read so that one added later is checked)."""
     found = []
@@ -107,13 +126,29 @@ def statements(roles, of_type) -> list[tuple[str, dict]]:
             found += [(name, s) for s in policy["PolicyDocument"]["Statement"]]
     for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
         for name, policy in of_type(kind).items():
-            found += [(name, s) for s in render(policy["Properties"])["PolicyDocument"]["Statement"]]
+            document = render(policy["Properties"], VARIANTS[variant])["PolicyDocument"]
+            found += [(name, s) for s in document["Statement"]]
     return found
 
 
-def test_every_component_has_its_own_role(roles):
-    assert set(roles) == set(S3_SPEC)
-    assert set(SERVICE_OF_ROLE) | {"ProducerRole"} == set(roles)
+@pytest.fixture(scope="module")
+def spec(variant) -> dict[str, dict[str, set[str]]]:
+    """S3_SPEC as deployed: with BronzeOn=local there is no bronze job role, and the cycle runner lands
+    bronze itself."""
+    if variant == "emr-serverless":
+        return S3_SPEC
+    runner = S3_SPEC["CycleRunnerRole"]
+    local = {k: v for k, v in S3_SPEC.items() if k != "BronzeJobRole"}
+    local["CycleRunnerRole"] = {
+        "reach": runner["reach"] | LOCAL_BRONZE,
+        "write": runner["write"] | (LOCAL_BRONZE - {"lake/landing/"}),
+    }
+    return local
+
+
+def test_every_component_has_its_own_role(roles, spec):
+    assert set(roles) == set(spec)
+    assert (set(SERVICE_OF_ROLE) | {"ProducerRole"}) & set(spec) == set(roles)
 
 
 def test_no_statement_allows_a_wildcard_action(statements):
@@ -155,19 +190,20 @@ def _s3_object_prefixes(statements, owner: str, actions: set[str] | None = None)
     return prefixes
 
 
-@pytest.mark.parametrize("role", sorted(S3_SPEC))
-def test_each_role_reaches_only_its_own_prefixes_of_the_lake(statements, role):
-    assert _s3_object_prefixes(statements, role) == S3_SPEC[role]["reach"]
-    assert _s3_object_prefixes(statements, role, WRITE_ACTIONS) == S3_SPEC[role]["write"]
-    # Listing the bucket is limited to the same prefixes; any other bucket-level action is only a lookup.
-    for name, statement in statements:
-        if name != role or statement["Resource"] != [BUCKET]:
-            continue
-        if "s3:ListBucket" in statement["Action"]:
-            listed = statement["Condition"]["StringLike"]["s3:prefix"]
-            assert {p.removesuffix("*") for p in listed} == S3_SPEC[role]["reach"]
-        else:
-            assert set(statement["Action"]) <= {"s3:GetBucketLocation", "s3:ListBucketMultipartUploads"}
+def test_each_role_reaches_only_its_own_prefixes_of_the_lake(statements, spec):
+    for role, expected in spec.items():
+        assert _s3_object_prefixes(statements, role) == expected["reach"], role
+        assert _s3_object_prefixes(statements, role, WRITE_ACTIONS) == expected["write"], role
+        # Listing the bucket is limited to the same prefixes; any other bucket-level action is a lookup.
+        listed: set[str] = set()
+        for name, statement in statements:
+            if name != role or statement["Resource"] != [BUCKET]:
+                continue
+            if "s3:ListBucket" in statement["Action"]:
+                listed.update(p.removesuffix("*") for p in statement["Condition"]["StringLike"]["s3:prefix"])
+            else:
+                assert set(statement["Action"]) <= {"s3:GetBucketLocation", "s3:ListBucketMultipartUploads"}
+        assert listed == expected["reach"], role
 
 
 def test_only_the_stacks_streams_are_reachable_and_only_by_who_uses_them(statements):
@@ -220,6 +256,8 @@ def test_athena_and_emr_serverless_are_limited_to_the_stacks_work_group_and_appl
 
 def test_each_service_role_trusts_only_its_service_on_behalf_of_this_account(roles):
     for name, service in SERVICE_OF_ROLE.items():
+        if name not in roles:
+            continue
         (trust,) = roles[name]["AssumeRolePolicyDocument"]["Statement"]
         assert trust["Principal"] == {"Service": service}
         assert trust["Action"] == "sts:AssumeRole"
@@ -231,7 +269,7 @@ def test_each_service_role_trusts_only_its_service_on_behalf_of_this_account(rol
 
 def test_the_bucket_denies_every_request_without_tls(of_type):
     (policy,) = of_type("AWS::S3::BucketPolicy").values()
-    properties = render(policy["Properties"])
+    properties = render(policy["Properties"], {})
     assert properties["Bucket"] == "LAKE"
     (statement,) = properties["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny"
