@@ -462,7 +462,7 @@ def replay_handler(settings: Settings, args: argparse.Namespace) -> int:
         print(f"  ... {readings:,} readings sent in {seconds:,.0f} s", file=sys.stderr, flush=True)
 
     report = replay(
-        settings, args.files, config, args.sink, sink_options(args), progress=None if args.quiet else progress
+        settings, args.files, config, args.sink, sink_options(args, settings), progress=None if args.quiet else progress
     )
     print(report.summary())
     return 0
@@ -508,9 +508,15 @@ def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="URI",
         help="s3: lake root on S3, files go under <URI>/landing/readings/ (default: the lake)",
     )
-    sink.add_argument("--stream", metavar="NAME", help="kinesis/firehose: stream or delivery stream name")
     sink.add_argument(
-        "--endpoint-url", metavar="URL", help="s3/kinesis/firehose: another endpoint, e.g. a local moto or LocalStack"
+        "--stream",
+        metavar="NAME",
+        help="kinesis/firehose: stream or delivery stream name (default: setting kinesis_stream or firehose_stream)",
+    )
+    sink.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="s3/kinesis/firehose: another endpoint, e.g. a local moto (default: setting aws_endpoint_url)",
     )
     sink.add_argument(
         "--broker", metavar="HOST:PORT", help="mqtt: the broker (default: setting mqtt_broker), e.g. localhost:1883"
@@ -531,15 +537,20 @@ def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def sink_options(args: argparse.Namespace):  # -> SinkOptions (imported lazily)
+def sink_options(args: argparse.Namespace, settings: Settings | None = None):  # -> SinkOptions (imported lazily)
+    """The sink's options from the flags; the stream, endpoint and region default to the settings
+    (kinesis_stream / firehose_stream, aws_endpoint_url, aws_region: what `lakehouse infra outputs` writes)."""
     from ingestion.sinks import MIB, SinkOptions
 
+    settings = settings or Settings()
+    stream = args.stream or {"kinesis": settings.kinesis_stream, "firehose": settings.firehose_stream}.get(args.sink)
     return SinkOptions(
         buffer_bytes=int(args.buffer_mib * MIB),
         buffer_seconds=args.buffer_seconds,
         s3_uri=args.s3_uri,
-        stream=args.stream,
-        endpoint_url=args.endpoint_url,
+        stream=stream,
+        endpoint_url=args.endpoint_url or settings.aws_endpoint_url,
+        region=settings.aws_region,
         max_retry_seconds=args.max_retry_seconds,
         mqtt_broker=args.broker,
         mqtt_topic=args.topic,
@@ -580,7 +591,12 @@ def produce_handler(settings: Settings, args: argparse.Namespace) -> int:
         )
 
     report = produce(
-        settings, config, args.sink, sink_options(args), rate=args.rate, progress=None if args.quiet else progress
+        settings,
+        config,
+        args.sink,
+        sink_options(args, settings),
+        rate=args.rate,
+        progress=None if args.quiet else progress,
     )
     print(report.summary())
     print(

@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from lakehouse.lake import Lake
-from lakehouse.storage import storage_for
+from lakehouse.storage import Storage, storage_for
 
 FAULT_KINDS = ("spike", "stuck", "drift", "dropout", "out_of_range")
 # Expected faults per device and simulated hour. The demo fleet (50 devices, about 4 simulated hours)
@@ -38,11 +38,12 @@ def labels_uri(lake: Lake, name: str) -> str:
     return lake.uri(*LABELS_FOLDER, name)
 
 
-def write_labels(lake: Lake, name: str, rows: list[dict[str, Any]]) -> str:
-    """Write label rows as NDJSON under ``<lake>/landing/_labels/``; returns the file's URI."""
+def write_labels(lake: Lake, name: str, rows: list[dict[str, Any]], storage: Storage | None = None) -> str:
+    """Write label rows as NDJSON under ``<lake>/landing/_labels/``; returns the file's URI. ``storage``:
+    the lake's (with the settings' endpoint and region); default: one chosen by the URI alone."""
     uri = labels_uri(lake, name)
     data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
-    storage_for(uri).write_bytes(uri, data)
+    (storage or storage_for(uri)).write_bytes(uri, data)
     return uri
 
 

@@ -137,9 +137,12 @@ def produce(
     seconds = time.perf_counter() - began
 
     stamp = config.start.strftime("%Y%m%dT%H%M%SZ")
+    from ingestion.ingest_files import landing_storage
+
+    storage = landing_storage(settings)  # an S3 lake through the settings' endpoint and region
     labels = {
-        "fault": write_labels(lake, f"faults-{producer}-{stamp}.ndjson", simulation.fault_labels),
-        "dirty": write_labels(lake, f"dirty-{producer}-{stamp}.ndjson", simulation.dirty_labels),
+        "fault": write_labels(lake, f"faults-{producer}-{stamp}.ndjson", simulation.fault_labels, storage),
+        "dirty": write_labels(lake, f"dirty-{producer}-{stamp}.ndjson", simulation.dirty_labels, storage),
     }
     return _report(stats, config, producer, simulation.stats, seconds, labels)
 

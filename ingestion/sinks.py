@@ -245,7 +245,10 @@ class _BatchingSink:
         self, stream: str, client: Any, retry: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep
     ) -> None:
         if not stream:
-            raise SinkError(f"the {self.service} sink needs a stream name: pass --stream NAME")
+            raise SinkError(
+                f"the {self.service} sink needs a stream name: pass --stream NAME or set {self.service}_stream "
+                f"(`lakehouse infra outputs --stack NAME` writes it for a deployed stack)"
+            )
         self._stream = stream
         self._client = client
         self._retry = retry or RetryPolicy()
@@ -456,6 +459,7 @@ class SinkOptions:
     s3_uri: str | None = None  # lake root for the s3 sink (default: the lake, if it is on S3)
     stream: str | None = None  # Kinesis stream or Firehose delivery stream
     endpoint_url: str | None = None
+    region: str | None = None  # None: boto3's own (AWS_DEFAULT_REGION, profile)
     timeout_seconds: float = 30.0
     max_retry_seconds: float = 120.0
     mqtt_broker: str | None = None  # HOST:PORT (default: the mqtt_broker setting)
@@ -468,6 +472,7 @@ def make_sink(name: str, lake: Lake, producer: str, options: SinkOptions | None 
     from lakehouse.storage import S3Storage, storage_for
 
     options = options or SinkOptions()
+    region = {"region_name": options.region} if options.region else {}
     if name == "mqtt":
         from lakehouse.config import Settings
 
@@ -481,17 +486,17 @@ def make_sink(name: str, lake: Lake, producer: str, options: SinkOptions | None 
                 f"the s3 sink writes to an S3 prefix, but the lake is {lake.root} and no --s3-uri was given; "
                 f"pass --s3-uri s3://bucket/prefix (files go under <prefix>/landing/readings/)"
             )
-        client = aws_client("s3", options.endpoint_url, options.timeout_seconds)
+        client = aws_client("s3", options.endpoint_url, options.timeout_seconds, **region)
         return LandingSink(
             Lake(root), S3Storage(client), producer, options.buffer_bytes, options.buffer_seconds, name="s3"
         )
     retry = RetryPolicy(max_seconds=options.max_retry_seconds)
     if name == "kinesis":
         return KinesisSink(
-            options.stream or "", aws_client("kinesis", options.endpoint_url, options.timeout_seconds), retry
+            options.stream or "", aws_client("kinesis", options.endpoint_url, options.timeout_seconds, **region), retry
         )
     if name == "firehose":
         return FirehoseSink(
-            options.stream or "", aws_client("firehose", options.endpoint_url, options.timeout_seconds), retry
+            options.stream or "", aws_client("firehose", options.endpoint_url, options.timeout_seconds, **region), retry
         )
     raise SinkError(f"unknown sink '{name}'; choose one of: {', '.join(SINKS)}")

@@ -12,7 +12,7 @@ from lakehouse.errors import LakehouseError
 
 # Each module has ``register(subparsers)``; imports of heavy engines (Spark, dbt, GX) stay inside handlers
 # so that ``lakehouse --help`` is instant.
-AREAS = ("ingestion.cli", "spark.cli", "orchestration.cli", "expectations.cli", "dashboards.cli")
+AREAS = ("ingestion.cli", "spark.cli", "orchestration.cli", "expectations.cli", "dashboards.cli", "infra.cli")
 
 DESCRIPTION = """\
 IoT sensor lakehouse: sensor readings from devices to trusted, analysis-ready tables.
@@ -24,6 +24,7 @@ IoT sensor lakehouse: sensor readings from devices to trusted, analysis-ready ta
   run       one full cycle: bronze, gate, silver, gate, gold, gate
   demo      simulate a fleet and run a cycle on it, with a table of figures
   status    what each layer holds: rows, partitions, last run, freshness
+  infra     the AWS stack as code: synthesize it, turn its outputs into settings (infra/)
 """
 
 EPILOG = """\

@@ -39,6 +39,8 @@ DBT_ARTIFACTS_DIR = (
 )
 # Which readings of a consenting customer the STEDI curation keeps (dbt var `consent_policy`).
 CONSENT_POLICIES = ("since_consent", "any_time")
+# Where the bronze job runs (setting `bronze_on`).
+BRONZE_ON = ("local", "emr-serverless")
 
 
 class ConfigError(ValueError):
@@ -77,6 +79,21 @@ class Settings:
     # AWS endpoint override (a local moto server, a VPC endpoint); None uses the AWS default.
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
+    # Athena (dbt target athena, athena init): the work group, where query results go (s3://...), where
+    # dbt-athena writes tables (its s3_data_dir), and the base Glue database name (layers are
+    # <schema>_bronze, <schema>_silver, ...). `lakehouse infra outputs` writes them for a deployed stack.
+    athena_work_group: str | None = None
+    athena_results_uri: str | None = None
+    athena_data_uri: str | None = None
+    athena_schema: str = "lakehouse"
+    # Where the bronze job runs: "local" (Spark in this process) or "emr-serverless" (a job run of the
+    # application below, as the job role below).
+    bronze_on: str = "local"
+    emr_serverless_application_id: str | None = None
+    emr_serverless_job_role_arn: str | None = None
+    # The streams `lakehouse produce --sink kinesis|firehose` send to when no --stream is given.
+    kinesis_stream: str | None = None
+    firehose_stream: str | None = None
     # STEDI curation (dbt models/trusted and models/curated): which readings of a customer who agreed to
     # share data for research may be used: "since_consent" (default; readings at or after the consent
     # time) or "any_time" (all readings of a consenting customer).
@@ -183,6 +200,11 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(
             f"mqtt_protocol '{settings.mqtt_protocol}' is not one of: 5, 3.1.1 (set LAKEHOUSE_MQTT_PROTOCOL, "
             f"mqtt_protocol in lakehouse.toml, or --protocol)"
+        )
+    if settings.bronze_on not in BRONZE_ON:
+        raise ConfigError(
+            f"bronze_on '{settings.bronze_on}' is not one of: {', '.join(BRONZE_ON)} "
+            f"(set LAKEHOUSE_BRONZE_ON or bronze_on in lakehouse.toml)"
         )
     if not 0 <= settings.max_quarantine_share <= 1:
         raise ConfigError(f"max_quarantine_share {settings.max_quarantine_share} must be between 0 and 1")
