@@ -446,6 +446,15 @@ class LakehouseStack(cdk.Stack):
                 + [f"arn:{partition}:glue:{region}:{account}:table/{db}/*" for db in names]
             )
 
+        # dbt-athena and QuickSight list databases and tables through Athena's view of the Glue catalogue.
+        data_catalog_arn = f"arn:{partition}:athena:{region}:{account}:datacatalog/AwsDataCatalog"
+        data_catalog_actions = [
+            "athena:GetDataCatalog",
+            "athena:ListDatabases",
+            "athena:GetDatabase",
+            "athena:ListTableMetadata",
+            "athena:GetTableMetadata",
+        ]
         athena_actions = [
             "athena:StartQueryExecution",
             "athena:GetQueryExecution",
@@ -640,6 +649,7 @@ class LakehouseStack(cdk.Stack):
                         ),
                         _allow("FindTheBucket", ["s3:GetBucketLocation"], [bucket_arn]),
                         _allow("QueryInTheWorkGroup", athena_actions, [work_group_arn]),
+                        _allow("BrowseTheDataCatalog", data_catalog_actions, [data_catalog_arn]),
                         _allow(
                             "BuildTablesInTheStacksDatabases",
                             [
@@ -823,6 +833,7 @@ class LakehouseStack(cdk.Stack):
                     policy_name="read-gold",
                     policy_document=_doc(
                         _allow("QueryInTheWorkGroup", athena_actions, [work_group_arn]),
+                        _allow("BrowseTheDataCatalog", data_catalog_actions, [data_catalog_arn]),
                         _allow(
                             "ReadTheCatalogue",
                             ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartitions"],
