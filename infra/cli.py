@@ -87,8 +87,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     outputs = commands.add_parser(
         "outputs",
         help="write lakehouse.toml from a deployed stack's outputs",
-        description="Read a deployed lakehouse stack's outputs (CloudFormation DescribeStacks) and write the "
-        "settings that point the lakehouse at it: lake, dbt_target, streams, Athena, alerts, bronze.",
+        description="Read a deployed lakehouse stack's outputs (CloudFormation DescribeStacks) and write the\n"
+        "settings that point the lakehouse at it: lake, dbt_target, streams, Athena, alerts, bronze.\n"
+        "A missing or malformed output stops it with the output's name and the fix (exit 2).",
         epilog=OUTPUTS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

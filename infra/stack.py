@@ -60,7 +60,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 @dataclass(frozen=True)
 class StackConfig:
-    """What a deployment chooses at synth time (``lakehouse infra synth`` flags, or ``cdk -c key=value``)."""
+    """What a deployment chooses at synth time (the flags of ``lakehouse infra synth``)."""
 
     prefix: str = "lakehouse"
     environment: str = "dev"
@@ -74,7 +74,8 @@ class StackConfig:
     athena_bytes_scanned_cutoff: int = 10 * 1024**3
     # The IoT Core rule from MQTT devices into the Firehose stream.
     with_iot: bool = True
-    emr_release_label: str = "emr-spark-8.0.0"  # Spark 4.0, as the bronze job is tested on
+    # Spark 4.0 (AWS runtime for Apache Spark 8.0.0); the job is tested locally on PySpark 4.x.
+    emr_release_label: str = "emr-spark-8.0.0"
 
     def __post_init__(self) -> None:
         for label, value in (("prefix", self.prefix), ("environment", self.environment)):
@@ -415,7 +416,7 @@ class LakehouseStack(cdk.Stack):
             )
         results_uri = f"s3://{bucket.bucket_name}/{ATHENA_RESULTS}"
         data_uri = f"s3://{bucket.bucket_name}/{ATHENA_DATA}"
-        work_group = athena.CfnWorkGroup(
+        athena.CfnWorkGroup(
             self,
             "WorkGroup",
             name=name,
@@ -446,6 +447,15 @@ class LakehouseStack(cdk.Stack):
                 + [f"arn:{partition}:glue:{region}:{account}:table/{db}/*" for db in names]
             )
 
+        # dbt-athena and QuickSight list databases and tables through Athena's view of the Glue catalogue.
+        data_catalog_arn = f"arn:{partition}:athena:{region}:{account}:datacatalog/AwsDataCatalog"
+        data_catalog_actions = [
+            "athena:GetDataCatalog",
+            "athena:ListDatabases",
+            "athena:GetDatabase",
+            "athena:ListTableMetadata",
+            "athena:GetTableMetadata",
+        ]
         athena_actions = [
             "athena:StartQueryExecution",
             "athena:GetQueryExecution",
@@ -640,6 +650,7 @@ class LakehouseStack(cdk.Stack):
                         ),
                         _allow("FindTheBucket", ["s3:GetBucketLocation"], [bucket_arn]),
                         _allow("QueryInTheWorkGroup", athena_actions, [work_group_arn]),
+                        _allow("BrowseTheDataCatalog", data_catalog_actions, [data_catalog_arn]),
                         _allow(
                             "BuildTablesInTheStacksDatabases",
                             [
@@ -823,6 +834,7 @@ class LakehouseStack(cdk.Stack):
                     policy_name="read-gold",
                     policy_document=_doc(
                         _allow("QueryInTheWorkGroup", athena_actions, [work_group_arn]),
+                        _allow("BrowseTheDataCatalog", data_catalog_actions, [data_catalog_arn]),
                         _allow(
                             "ReadTheCatalogue",
                             ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartitions"],
@@ -866,12 +878,10 @@ class LakehouseStack(cdk.Stack):
         output("BronzeOn", bronze_on.value_as_string, "bronze_on: emr-serverless or local")
         output("EmrServerlessApplicationId", application.ref, "emr_serverless_application_id", with_emr)
         output("EmrServerlessJobRoleArn", bronze_role.attr_arn, "emr_serverless_job_role_arn", with_emr)
-        output("LakeBucket", bucket.bucket_name, "the lake bucket (empty it before deleting the stack)")
+        output("LakeBucket", bucket.bucket_name, "the lake bucket (kept when the stack is deleted)")
         output("ProducerRoleArn", producer_role.attr_arn, "role for producers")
         output("DashboardsRoleArn", dashboards_role.attr_arn, "role for QuickSight (lakehouse quicksight deploy)")
         output("CycleImageRepositoryUri", repository.attr_repository_uri, "push the cycle image here")
-        # Referenced so that every work group and database exists before the outputs are used.
-        self.work_group = work_group
 
 
 def build_app(config: StackConfig, outdir: str | None = None) -> cdk.App:

@@ -77,7 +77,11 @@ def aws(moto_endpoint):
     """``aws.client("s3")``: boto3 clients on the moto server; ``aws.env``: what a CLI process needs (dummy
     credentials only: the endpoint comes from lakehouse.toml)."""
     import boto3
+    from botocore.config import Config
 
+    # moto answers create_stack only when every resource exists, which takes a while on a busy machine; a
+    # retried create_stack would find its own Kinesis stream and fail, so: a long read timeout, no retries.
+    config = Config(connect_timeout=10, read_timeout=600, retries={"max_attempts": 1})
     session = boto3.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
     )  # never the machine's own credentials
@@ -85,7 +89,9 @@ def aws(moto_endpoint):
     env.update(CREDENTIALS)
     env.update({"AWS_CONFIG_FILE": "/nonexistent/aws-config", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/creds"})
     return SimpleNamespace(
-        endpoint=moto_endpoint, env=env, client=lambda service: session.client(service, endpoint_url=moto_endpoint)
+        endpoint=moto_endpoint,
+        env=env,
+        client=lambda service: session.client(service, endpoint_url=moto_endpoint, config=config),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +150,41 @@ def test_athena_init_creates_its_tables_in_the_stacks_glue_databases(workdir, de
             (location,) = re.findall(r"LOCATION '([^']+)'", statement)
             assert location.startswith(f"s3://{deployed.physical['Lake']}/lake/")
     assert tables >= 2  # readings and the STEDI sources, and the PII salt
+
+
+def _nab_file(name: str) -> Path:
+    """The shared NAB copy: ../shared/datasets/nab/ beside the repository, or beside its worktree folder."""
+    repository = Path(__file__).resolve().parents[2]
+    candidates = [base / "shared" / "datasets" / "nab" / name for base in (repository.parent, repository.parent.parent)]
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        pytest.fail(
+            f"{name} is missing from {' and '.join(map(str, candidates))}; see /work/shared/datasets/nab/README"
+        )
+    return found
+
+
+def test_a_recorded_nab_series_replayed_through_firehose_lands_row_for_row(workdir, deployed, aws, lakehouse):
+    nab = _nab_file("ambient_temperature_system_failure.csv")
+    rows = len(nab.read_text().splitlines()) - 1  # the header
+    s3 = aws.client("s3")
+    bucket = deployed.physical["Lake"]
+    before = _landed_readings(s3, bucket)
+    completed = lakehouse(
+        [
+            "replay", str(nab), "--device", "env-00001", "--map", "value=temperature_c",
+            "--convert", "value=degF_to_degC", "--sink", "firehose", "--producer", "nab", "--quiet",
+        ],
+        cwd=workdir,
+        env=aws.env,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+
+    landed = {key: data for key, data in _landed_readings(s3, bucket).items() if key not in before}
+    assert all(LANDING_KEY.match(key) for key in landed)
+    readings = [json.loads(line) for data in landed.values() for line in data.decode().split("\n") if line]
+    assert len(readings) == rows == 7267
+    assert {r["device_id"] for r in readings} == {"env-00001"}
+    first = min(readings, key=lambda r: r["event_time"])
+    assert first["event_time"] == "2013-07-04T00:00:00.000Z"
+    assert first["temperature_c"] == pytest.approx((69.88083514 - 32) * 5 / 9, abs=1e-6)

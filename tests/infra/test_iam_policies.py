@@ -245,7 +245,12 @@ def test_athena_and_emr_serverless_are_limited_to_the_stacks_work_group_and_appl
     for owner, statement in statements:
         actions = listify(statement["Action"])
         if any(a.startswith("athena:") for a in actions):
-            assert statement["Resource"] == ["arn:aws:athena:REGION:ACCOUNT:workgroup/lakehouse-dev"], owner
+            assert statement["Resource"] in (
+                ["arn:aws:athena:REGION:ACCOUNT:workgroup/lakehouse-dev"],
+                ["arn:aws:athena:REGION:ACCOUNT:datacatalog/AwsDataCatalog"],  # listing databases and tables
+            ), owner
+            if "datacatalog" in statement["Resource"][0]:
+                assert all(a.startswith(("athena:Get", "athena:List")) for a in actions), owner
         if any(a.startswith("emr-serverless:") for a in actions):
             assert owner == "CycleRunnerRole"
             app = "arn:aws:emr-serverless:REGION:ACCOUNT:/applications/${BronzeApplication}"
