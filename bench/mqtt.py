@@ -58,7 +58,11 @@ class Baseline:
         self.count = 0
         self.subscribed = threading.Event()
         self.client = mqtt_client(settings, client_id, persistent=True)
-        self.client.on_connect = lambda c, *_a: c.subscribe(TOPIC, 1)
+        # The first time it subscribes; then the session has the subscription (and the broker sends the
+        # queued messages before it would answer a new SUBSCRIBE).
+        self.client.on_connect = lambda c, _u, flags, *_a: (
+            self.subscribed.set() if flags.session_present else c.subscribe(TOPIC, 1)
+        )
         self.client.on_subscribe = lambda *_a: self.subscribed.set()
         self.client.on_message = self._on_message
         connect(self.client, settings, broker, persistent=True, receive_maximum=20_000)
