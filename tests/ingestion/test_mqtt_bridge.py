@@ -196,3 +196,33 @@ def test_on_an_s3_lake_the_bridge_lands_objects_under_the_same_layout(
     assert sorted(r["seq"] for r in lines) == list(range(1, 51))
     [row] = [r for r in ops.read(settings.lake_root, "ops_runs") if r["mode"] == "mqtt"]
     assert row["rows_out"] == 50
+
+
+def nab_file(name: str):
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    # ../shared/datasets/nab/ beside the repository (or beside the folder of its worktrees)
+    for folder in (repo.parent / "shared", repo.parent.parent / "shared"):
+        if (folder / "datasets" / "nab" / name).is_file():
+            return folder / "datasets" / "nab" / name
+    pytest.fail(f"{name} (NAB, github.com/numenta/NAB data/realKnownCause/) is missing from ../shared/datasets/nab/")
+
+
+def test_a_recorded_nab_series_replayed_over_mqtt_lands_the_same_lines_as_replayed_into_files(
+    tmp_path, settings, mosquitto
+):
+    from lakehouse.cli import main
+
+    series = str(nab_file("ambient_temperature_system_failure.csv"))
+    replay = ["replay", series, "--device", "env-00001", "--map", "value=temperature_c"]
+    replay += ["--convert", "value=degF_to_degC", "--quiet"]
+    assert main(["--lake", str(tmp_path / "files-lake"), *replay]) == 0
+    expected = landed_lines(Lake(str(tmp_path / "files-lake")))
+
+    bridge = RunningBridge(settings, mosquitto.address)
+    assert main(["--lake", str(tmp_path / "producer"), *replay, "--sink", "mqtt", "--broker", mosquitto.address]) == 0
+    wait_for(lambda: bridge.bridge.stats.landed >= len(expected), 60, "the whole series", bridge.lines)
+    bridge.close()
+    assert len(expected) == 7267  # one reading per row of the recorded series
+    assert sorted(landed_lines(settings.lake_root)) == sorted(expected)
