@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/freshness.py                                   # 4 minutes at 2,000 readings/s
     .venv/bin/python bench/freshness.py --minutes 3 --rate 1000 --interval 5s --dbt-every 10s   # other settings
+    .venv/bin/python bench/freshness.py --sink mqtt --rate 1000           # publish-to-gold through MQTT
+
+``--sink mqtt``: a local Mosquitto (Debian's ``mosquitto``) under ``bench/out/``; the producer publishes
+each reading as a QoS 1 message (``produce --sink mqtt``) and the stream runs the MQTT bridge beside bronze
+(``lakehouse stream --mqtt``), so the send time is the publish time and the latency is publish-to-gold.
 
 What runs: ``lakehouse stream`` as a subprocess on a fresh lake under ``bench/out/`` (git-ignored), and in
 this process a producer that sends simulated readings (1,000 devices, 1 % dirty records) at a steady
@@ -93,7 +98,9 @@ def produce_steadily(settings: Settings, args, seconds: float, seed: int, every:
     config = FleetConfig(devices=args.devices, readings=int(args.rate * seconds), seed=seed, producer=f"fresh{seed}")
     speedup = simulated_length(config).total_seconds() / seconds  # simulated seconds per wall-clock second
     options = SinkOptions(buffer_seconds=max(0.001, args.buffer_seconds * speedup), buffer_bytes=64 * 1024 * 1024)
-    sink = SampledSink(make_sink("landing", settings.lake_root, config.producer + f"-s{seed}", options), every)
+    sink = SampledSink(
+        make_sink(args.sink, settings.lake_root, config.producer + f"-s{seed}", options, settings), every
+    )
     report = produce(settings, config, sink=sink, rate=args.rate, now=datetime.now(UTC) - timedelta(minutes=2))
     return sink, report
 
@@ -138,6 +145,13 @@ def main() -> int:
     parser.add_argument("--sample-every", type=int, default=500, help="note every Nth line's send time (500)")
     parser.add_argument("--drain-timeout", type=float, default=300, help="max wait for the last readings (300 s)")
     parser.add_argument("--keep", action="store_true", help="keep the lake under bench/out/ afterwards")
+    parser.add_argument(
+        "--sink",
+        choices=("landing", "mqtt"),
+        default="landing",
+        help="landing: files straight into the lake (default); mqtt: QoS 1 messages to a local Mosquitto, "
+        "bridged by the stream (publish-to-gold)",
+    )
     args = parser.parse_args()
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -145,6 +159,13 @@ def main() -> int:
     shutil.rmtree(lake, ignore_errors=True)
     settings = Settings.load(env={}, cwd=OUT, lake=str(lake))
     command = [LAKEHOUSE, "--lake", str(lake), "stream", "--interval", args.interval, "--dbt-every", args.dbt_every]
+    broker = None
+    if args.sink == "mqtt":
+        from ingestion.mosquitto import Mosquitto
+
+        broker = Mosquitto(OUT / f"freshness-{os.getpid()}-mosquitto").start()
+        settings = settings.with_overrides(mqtt_broker=broker.address)
+        command += ["--mqtt", "--mqtt-broker", broker.address]
     log = (OUT / f"freshness-{os.getpid()}.log").open("w")
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     stream = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
@@ -183,6 +204,8 @@ def main() -> int:
                 stream.kill()
                 stream.wait()
         log.close()
+        if broker is not None:
+            broker.kill()
 
     runs = stream_runs(settings)
     rows = measure(settings, sink.sent, batches, runs)
@@ -272,7 +295,7 @@ def print_report(args, rows, runs, verified, exit_code, load_before, load_after)
     to_gold = [r["gold"] - r["send"] for r in rows if r["gold"]]
     print()
     print(
-        f"settings: --rate {args.rate:,.0f}/s, {args.devices} devices, --interval {args.interval}, "
+        f"settings: --sink {args.sink}, --rate {args.rate:,.0f}/s, {args.devices} devices, --interval {args.interval}, "
         f"--dbt-every {args.dbt_every}, landing files every {args.buffer_seconds:g} s, "
         f"{args.minutes:g} min measured"
     )

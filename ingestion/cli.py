@@ -300,8 +300,7 @@ def mqtt_settings(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 def ingest_mqtt_handler(settings: Settings, args: argparse.Namespace) -> int:
-    from ingestion.mqtt_bridge import BridgeOptions, run_bridge
-    from ingestion.mqtt_client import parse_broker, uses_tls
+    from ingestion.mqtt_bridge import bridge_options, run_bridge
     from ingestion.mqtt_messages import MIB, CutPolicy, TopicFilter, TopicFilterError
     from lakehouse.durations import parse_seconds
 
@@ -321,13 +320,7 @@ def ingest_mqtt_handler(settings: Settings, args: argparse.Namespace) -> int:
             f"to one client (MQTT message ids are 16 bits); use 65535 or less"
         )
     duration = parse_seconds(args.duration, "--for") if args.duration else None
-    options = BridgeOptions(
-        broker=parse_broker(settings.mqtt_broker, tls=uses_tls(settings)),
-        topics=topics,
-        client_id=settings.mqtt_client_id,
-        cut=cut,
-        duration_s=duration,
-    )
+    options = bridge_options(settings, topics=topics, cut=cut, duration_s=duration)
     report = run_bridge(settings, options, echo=lambda line: print(line, flush=True))
     print(report.summary(), flush=True)
     return 0

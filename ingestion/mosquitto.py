@@ -45,7 +45,7 @@ class Mosquitto:
                     "allow_anonymous true",
                     "persistence true",
                     f"persistence_location {self.folder / 'data'}/",
-                    "autosave_interval 1",
+                    "autosave_interval 300",  # saved on SIGTERM anyway; saving often stalls the broker
                     "max_inflight_messages 0",
                     f"max_queued_messages {max_queued}",
                     "max_queued_bytes 0",

@@ -339,6 +339,18 @@ class Bridge:
         ops.append(self.lake, "ops_runs", [row])
 
 
+def bridge_options(settings: Settings, **overrides: Any) -> BridgeOptions:
+    """Options from the ``mqtt_*`` settings (broker, topic filter, client id), with ``overrides``."""
+    from ingestion.mqtt_client import parse_broker, uses_tls
+
+    values: dict[str, Any] = {
+        "broker": parse_broker(settings.mqtt_broker, tls=uses_tls(settings)),
+        "topics": (TopicFilter(settings.mqtt_topic),),
+        "client_id": settings.mqtt_client_id,
+    }
+    return BridgeOptions(**{**values, **overrides})
+
+
 def run_bridge(
     settings: Settings, options: BridgeOptions, *, echo: Echo = print, stop: threading.Event | None = None
 ) -> BridgeReport:
@@ -360,3 +372,38 @@ def _stop_on_signals(stop: threading.Event, echo: Echo) -> dict[int, Any]:
         previous[signum] = signal.getsignal(signum)
         signal.signal(signum, handler)
     return previous
+
+
+class BridgeThread:
+    """The bridge on a thread of its own, beside other work (``lakehouse stream --mqtt``): ``start()``
+    returns once it is subscribed; ``close()`` writes what it holds, acknowledges it and returns the report.
+    Signals stay with the caller, which calls ``close()`` when it stops."""
+
+    def __init__(self, settings: Settings, options: BridgeOptions, *, echo: Echo = print) -> None:
+        self.bridge = Bridge(settings, options, echo=echo)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mqtt-bridge", daemon=True)
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            self.bridge.run(self._stop)
+        except BaseException as exc:  # noqa: BLE001 - reported by start() and close()
+            self.error = exc
+
+    def start(self) -> BridgeThread:
+        self._thread.start()
+        while not self.bridge._subscribed.is_set():
+            if self.error is not None:
+                raise self.error
+            if not self._thread.is_alive():
+                raise MqttError("the MQTT bridge stopped before it subscribed")
+            time.sleep(0.05)
+        return self
+
+    def close(self) -> BridgeReport:
+        self._stop.set()
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.bridge.report

@@ -161,7 +161,10 @@ class CutPolicy:
 
     def __post_init__(self) -> None:
         if self.max_bytes < 1 or self.max_messages < 1 or self.max_seconds <= 0:
-            raise ValueError(f"{self}: sizes, counts and seconds must be positive")
+            raise ValueError(
+                f"file size {self.max_bytes} bytes, {self.max_messages} messages, {self.max_seconds:g} s: each "
+                f"must be positive (--max-file-mib, --max-file-messages, --max-file-seconds)"
+            )
 
     def full(self, buffered_bytes: int, messages: int) -> bool:
         """Cut now, by size or count (checked after each message)."""

@@ -79,7 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="exit codes: 0 stopped cleanly, 2 bad settings or the lake is busy, 4 the bronze query failed\n\n"
         "examples:\n  lakehouse stream                                  # until Ctrl-C\n"
         "  lakehouse stream --interval 5s --dbt-every 15s\n"
-        "  lakehouse --lake /data/lake stream --for 1h\n  lakehouse stream --max-cycles 3",
+        "  lakehouse --lake /data/lake stream --for 1h\n  lakehouse stream --max-cycles 3\n"
+        "  lakehouse stream --mqtt --mqtt-broker localhost:1883     # the MQTT bridge beside bronze",
     )
     stream.add_argument(
         "--interval", default="2s", metavar="INTERVAL", help="bronze trigger interval: 2s, 1m, ... (default 2s)"
@@ -103,6 +104,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stream.add_argument(
         "--retries", type=int, default=1, help="retries of a failed silver/gold step in a micro-cycle (default 1)"
     )
+    stream.add_argument(
+        "--mqtt",
+        action="store_true",
+        help="also run the MQTT bridge beside bronze (as `lakehouse ingest mqtt`, with the mqtt_* settings: "
+        "LAKEHOUSE_MQTT_BROKER, ...), so readings published on MQTT reach gold",
+    )
+    stream.add_argument("--mqtt-broker", metavar="HOST:PORT", help="with --mqtt: the broker (setting mqtt_broker)")
     stream.set_defaults(handler=_stream)
 
     backfill = subparsers.add_parser(
@@ -252,6 +260,13 @@ def _stream(settings, args) -> int:
         duration_s=parse_seconds(args.duration, "--for") if args.duration else None,
         retries=args.retries,
     )
+    if args.mqtt or args.mqtt_broker:
+        from dataclasses import replace
+
+        from ingestion.mqtt_bridge import bridge_options
+
+        settings = settings.with_overrides(mqtt_broker=args.mqtt_broker)
+        options = replace(options, mqtt=bridge_options(settings))
     if options.max_cycles is not None and options.max_cycles < 1:
         raise LakehouseError(f"--max-cycles {options.max_cycles} must be at least 1")
     report = run_stream(settings, options, echo=lambda line: print(line, flush=True))

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from lakehouse import ops
 from lakehouse.config import Settings
@@ -62,6 +63,9 @@ class StreamOptions:
     duration_s: float | None = None  # stop after this many seconds
     retries: int = 1  # of a failed silver or gold step within a micro-cycle
     backoff_s: float = 2.0
+    # An ingestion.mqtt_bridge.BridgeOptions: run the MQTT bridge beside bronze, so that readings published
+    # on MQTT reach gold in continuous mode (None: no bridge).
+    mqtt: Any = None
 
 
 @dataclass
@@ -114,7 +118,12 @@ def run_stream(
     with cycle_lock(settings, wait=False):
         previous = _stop_on_signals(stop, echo)
         own_spark = spark is None
+        bridge = None
         try:
+            if options.mqtt is not None:
+                from ingestion.mqtt_bridge import BridgeThread
+
+                bridge = BridgeThread(settings, options.mqtt, echo=echo).start()
             echo(
                 f"stream: lake {settings.lake_root.root}; bronze every {options.interval_s:g} s, micro-cycles at "
                 f"most every {options.dbt_every_s:g} s, seeds every {options.seeds_every_s:g} s"
@@ -159,6 +168,8 @@ def run_stream(
                     worker.join(0.5)
             report.unprocessed_batch_ids = cycles.pending_ids()
         finally:
+            if bridge is not None:  # after bronze: what it writes now lands in the next run
+                echo(bridge.close().summary())
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             if own_spark and spark is not None:
