@@ -122,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             detections = con.execute(
                 "select anomaly_kind, device_id, metric, started_at, ended_at from gold.gold_anomalies"
             ).fetchall()
-            intervals = dict(con.execute("select device_type, reporting_interval_s from seeds.device_types").fetchall())
+            intervals = dict(
+                con.execute(
+                    "select device_type, reporting_interval_s from catalogue.catalogue_device_types where is_current"
+                ).fetchall()
+            )
             readings = con.execute("select count(*) from silver.silver_readings").fetchall()[0][0]
         slack = timedelta(seconds=max(intervals.values()))
 

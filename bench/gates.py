@@ -40,7 +40,7 @@ def generate(lake: Path, layer: str, readings: int, devices: int) -> None:
     per_device = readings // devices
     intervals = {
         row["device_type"]: int(row["reporting_interval_s"])
-        for row in csv.DictReader((REPO / "dbt_project" / "seeds" / "device_types.csv").open())
+        for row in csv.DictReader((REPO / "lakehouse" / "defaults" / "device_types.csv").open())
     }
     limits = load_metric_limits()
     registry = ", ".join(

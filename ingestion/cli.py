@@ -19,11 +19,12 @@ SINK_CHOICES = ("landing", "s3", "kinesis", "firehose", "mqtt")
 PRODUCE_DESCRIPTION = """\
 Simulate a fleet of IoT sensors and send their readings to the landing zone (or S3, Kinesis, Firehose).
 
-Devices are the first N of the registry (dbt_project/seeds/device_registry.csv): environmental
-(temperature, humidity, pressure), machine (temperature, pressure, vibration), wearable (acceleration
-x/y/z) and step trainer (distance) sensors across 5 sites, each reporting at the interval of
-device_types.csv. Signals have daily cycles, noise, slow drift and per-device offsets, and stay inside the
-alert limits of metric_limits.csv: alerts come only from injected faults.
+Devices are the first N of the simulator's fleet (lakehouse/registry.py; the default catalogue of a new
+lake): environmental (temperature, humidity, pressure), machine (temperature, pressure, vibration),
+wearable (acceleration x/y/z) and step trainer (distance) sensors across 5 sites, each reporting at the
+interval of lakehouse/defaults/device_types.csv. Signals have daily cycles, noise, slow drift and
+per-device offsets, and stay inside the alert limits of lakehouse/defaults/metric_limits.csv: alerts
+come only from injected faults.
 
 Injected faults (spikes, stuck sensors, drift, dropouts, out-of-range values) and dirty records
 (malformed JSON, truncated lines, missing fields, wrong types, bad timestamps, unknown devices, retries,
@@ -396,7 +397,13 @@ def _register_replay(subparsers: argparse._SubParsersAction) -> None:
     who.add_argument("--device", metavar="ID", help="every row is a reading of this device, e.g. env-00001")
     who.add_argument("--device-column", metavar="COLUMN", help="the column (or key) holding each row's device id")
     source.add_argument(
-        "--site", metavar="SITE_ID", help="site of a device beyond the registry (registry devices keep their own)"
+        "--register",
+        action="store_true",
+        help="register devices the catalogue does not know (needs --device-type), installed at their first reading",
+    )
+    source.add_argument("--device-type", metavar="TYPE", help="with --register: the catalogue type of new devices")
+    source.add_argument(
+        "--site", metavar="SITE_ID", help="with --register: the site of new devices (default unassigned)"
     )
     source.add_argument(
         "--map",
@@ -437,7 +444,7 @@ def _register_replay(subparsers: argparse._SubParsersAction) -> None:
 
 
 def replay_handler(settings: Settings, args: argparse.Namespace) -> int:
-    from ingestion.replay import ReplayConfig, parse_speed, replay
+    from ingestion.replay import ReplayConfig, ReplayError, parse_speed, replay
 
     config = ReplayConfig(
         device_id=args.device,
@@ -449,7 +456,12 @@ def replay_handler(settings: Settings, args: argparse.Namespace) -> int:
         speed=parse_speed(args.speed),
         producer=args.producer,
         site_id=args.site,
+        register_device_type=args.device_type if args.register else None,
     )
+    if args.register and not args.device_type:
+        raise ReplayError("--register needs --device-type TYPE: the catalogue type of the devices it registers")
+    if args.device_type and not args.register:
+        raise ReplayError(f"--device-type {args.device_type} applies to new devices only; add --register")
 
     def progress(readings: int, seconds: float) -> None:
         print(f"  ... {readings:,} readings sent in {seconds:,.0f} s", file=sys.stderr, flush=True)

@@ -8,9 +8,11 @@ Input formats:
 - newline-delimited JSON, one object per line.
 
 Each row becomes one reading of one device: ``device_id`` (fixed, or from ``device_column``), its type
-and site from the registry, ``event_time`` from the time column (ISO-8601 or epoch seconds/milliseconds;
-naive times are UTC), ``seq`` counting from 1 per device in time order, and the mapped metrics. Only the
-metrics a row has are sent (an empty cell leaves the metric out; a row with none is skipped and counted).
+and site from the catalogue (:mod:`lakehouse.catalogue`; a device it does not know is refused with the
+command that registers it, or registered with ``register_device_type``), ``event_time`` from the time
+column (ISO-8601 or epoch seconds/milliseconds; naive times are UTC), ``seq`` counting from 1 per device
+in time order, and the mapped metrics. Only the metrics a row has are sent (an empty cell leaves the
+metric out; a row with none is skipped and counted).
 Rows of all files are merged and sent in time order, which is what ``speed`` paces on. Landing files
 are cut by size, and by the sending clock like Firehose: ``buffer_seconds`` of wall time, that is
 ``buffer_seconds * speed`` of recorded time (no time limit when replaying as fast as possible); each sits
@@ -34,16 +36,10 @@ import numpy as np
 
 from ingestion.simulator import line_sizes
 from ingestion.sinks import Sink, SinkOptions, make_sink
+from lakehouse.catalogue import _IDENTIFIER, Entry, describe_key
 from lakehouse.config import Settings
-from lakehouse.contract import (
-    DEVICE_ID_PREFIX,
-    DEVICE_TYPES,
-    METRICS,
-    format_event_time,
-    is_valid_device_id,
-)
+from lakehouse.contract import METRICS, format_event_time
 from lakehouse.errors import LakehouseError
-from lakehouse.registry import REGISTRY_SIZE, device
 
 TIME_COLUMNS = ("timestamp", "event_time", "time", "datetime", "date", "ts")
 CONVERSIONS: dict[str, Callable[[float], float]] = {
@@ -56,7 +52,6 @@ CONVERSIONS: dict[str, Callable[[float], float]] = {
     "fraction_to_pct": lambda v: v * 100.0,
     "mps2_to_g": lambda v: v / 9.80665,
 }
-_TYPE_BY_PREFIX = {prefix: device_type for device_type, prefix in DEVICE_ID_PREFIX.items()}
 _BATCH = 50_000
 _NO_TIME_LIMIT_S = 1e9  # about 30 years
 
@@ -69,8 +64,10 @@ class ReplayError(LakehouseError):
 class ReplayConfig:
     """How rows become readings.
 
-    ``mapping`` maps a source column (CSV) or key (NDJSON) to a contract metric; empty: columns named
-    like a metric map to it. ``convert`` names a unit conversion of :data:`CONVERSIONS` per source
+    ``mapping`` maps a source column (CSV) or key (NDJSON) to a metric of the catalogue; empty: columns
+    named like a catalogue metric map to it. ``register_device_type``: devices the catalogue does not
+    know are registered as this type (``installed_at`` at their first reading, ``site_id`` or
+    ``unassigned``) instead of refused. ``convert`` names a unit conversion of :data:`CONVERSIONS` per source
     column. ``speed``: None replays as fast as possible, 60 replays an hour of recorded time in a minute.
     """
 
@@ -82,16 +79,16 @@ class ReplayConfig:
     delimiter: str | None = None
     speed: float | None = None
     producer: str = "replay"
-    site_id: str | None = None  # for a device id beyond the registry
+    site_id: str | None = None  # site of a device registered by the replay
+    register_device_type: str | None = None
 
     def __post_init__(self) -> None:
         if (self.device_id is None) == (self.device_column is None):
             raise ReplayError("say whose readings these are: --device DEVICE_ID or --device-column COLUMN (one)")
-        if self.device_id is not None and not is_valid_device_id(self.device_id):
-            raise ReplayError(f"--device {self.device_id}: not a device id; use e.g. env-00001 (type prefix, 5 digits)")
-        for column, metric in self.mapping.items():
-            if metric not in METRICS:
-                raise ReplayError(f"--map {column}={metric}: '{metric}' is not a metric; metrics: {', '.join(METRICS)}")
+        if self.device_id is not None and not _IDENTIFIER.match(self.device_id):
+            raise ReplayError(
+                f"--device {self.device_id}: not a device id; use letters, digits, '-', '_', '.' or ':', e.g. env-00001"
+            )
         for column, name in self.convert.items():
             if name not in CONVERSIONS:
                 raise ReplayError(f"--convert {column}={name}: unknown conversion; known: {', '.join(CONVERSIONS)}")
@@ -192,15 +189,18 @@ def replay(
     if not files:
         raise ReplayError("no files to replay; pass one or more CSV or NDJSON files")
     began = time.perf_counter()
+    catalogue = ReplayCatalogue.load(settings)
     rows: list[_Row] = []
     counts = []
     for path in files:
-        file_rows, file_counts = read_rows(Path(path), config)
+        file_rows, file_counts = read_rows(Path(path), config, catalogue.metric_names)
         rows.extend(file_rows)
         counts.append(file_counts)
     rows.sort(key=lambda r: r.ms)  # stable: rows of one instant keep file order
 
-    lines, keys, per_device = _render(rows, config)
+    # Everything is checked before anything is written: a refused replay leaves the lake as it was.
+    lines, keys, per_device = _render(rows, config, catalogue, files)
+    catalogue.register_new_devices(settings)
     arrival = np.fromiter((r.ms for r in rows), dtype=np.int64, count=len(rows))
     due = replay_schedule(arrival, config.speed)
     if isinstance(sink, str):
@@ -248,7 +248,7 @@ def replay(
     )
 
 
-def read_rows(path: Path, config: ReplayConfig) -> tuple[list[_Row], FileCounts]:
+def read_rows(path: Path, config: ReplayConfig, metric_names: Sequence[str] = METRICS) -> tuple[list[_Row], FileCounts]:
     """The rows of one file that carry at least one mapped value, and the file's counts."""
     if not path.is_file():
         raise ReplayError(f"{path}: no such file")
@@ -263,7 +263,7 @@ def read_rows(path: Path, config: ReplayConfig) -> tuple[list[_Row], FileCounts]
         if columns is None:
             columns = list(record)
             time_column = _time_column(path, columns, config)
-            mapping = _mapping(path, columns, config)
+            mapping = _mapping(path, columns, config, metric_names)
         counts.rows += 1
         row = _row(path, line_no, record, time_column, mapping, config)
         if row is None:
@@ -333,15 +333,22 @@ def _time_column(path: Path, columns: list[str], config: ReplayConfig) -> str:
     )
 
 
-def _mapping(path: Path, columns: list[str], config: ReplayConfig) -> dict[str, str]:
-    mapping = dict(config.mapping) or {c: c for c in columns if c in METRICS}
+def _mapping(path: Path, columns: list[str], config: ReplayConfig, metric_names: Sequence[str]) -> dict[str, str]:
+    for column, metric in config.mapping.items():
+        if metric not in metric_names:
+            raise ReplayError(
+                f"--map {column}={metric}: '{metric}' is not a metric of the catalogue; declare it with "
+                f"`lakehouse catalog import metrics.csv` (device_type,metric,unit,valid_min,valid_max), "
+                f"or map to one of: {', '.join(metric_names)}"
+            )
+    mapping = dict(config.mapping) or {c: c for c in columns if c in metric_names}
     missing = [column for column in mapping if column not in columns]
     if missing:
         raise ReplayError(f"{path}: no column {missing} to map (--map); columns: {', '.join(columns)}")
     if not mapping:
         raise ReplayError(
             f"{path}: no column maps to a metric; pass --map COLUMN=METRIC (columns: {', '.join(columns)}; "
-            f"metrics: {', '.join(METRICS)})"
+            f"metrics: {', '.join(metric_names)})"
         )
     if config.device_column is not None and config.device_column not in columns:
         raise ReplayError(
@@ -383,19 +390,23 @@ def _row(
     return _Row(int(round(moment.timestamp() * 1000)), device_id, values)
 
 
-def _render(rows: list[_Row], config: ReplayConfig) -> tuple[list[str], list[str], Counter]:
+def _render(
+    rows: list[_Row], config: ReplayConfig, catalogue: ReplayCatalogue, files: Sequence[str | Path]
+) -> tuple[list[str], list[str], Counter]:
     seq: Counter = Counter()
-    identity: dict[str, tuple[str, str]] = {}
+    identity: dict[str, tuple[str, str, frozenset[str]]] = {}
     lines, keys = [], []
     for row in rows:
         if row.device_id not in identity:
-            identity[row.device_id] = _identity(row.device_id, config)
-        device_type, site_id = identity[row.device_id]
-        unreported = set(row.values) - set(DEVICE_TYPES[device_type])
+            identity[row.device_id] = catalogue.identity(row.device_id, row.ms, config, files)
+        device_type, site_id, reported = identity[row.device_id]
+        unreported = set(row.values) - reported
         if unreported:
             raise ReplayError(
-                f"device {row.device_id} is a {device_type} sensor, which does not report {sorted(unreported)} "
-                f"(it reports {', '.join(DEVICE_TYPES[device_type])}); map to those, or pick another device"
+                f"device {row.device_id} is a {device_type} device, whose type has no metric {sorted(unreported)} "
+                f"in the catalogue (it has {', '.join(sorted(reported)) or 'none'}); map to those, or declare the "
+                f"metric: `lakehouse catalog import metrics.csv` with a row {device_type},{sorted(unreported)[0]},"
+                f"UNIT,VALID_MIN,VALID_MAX"
             )
         seq[row.device_id] += 1
         reading = {
@@ -404,26 +415,96 @@ def _render(rows: list[_Row], config: ReplayConfig) -> tuple[list[str], list[str
             "site_id": site_id,
             "event_time": _fmt(row.ms),
             "seq": seq[row.device_id],
+            # Contract metrics in contract order, then the catalogue's others (bronze rescues those).
             **{m: row.values[m] for m in METRICS if m in row.values},
+            **{m: row.values[m] for m in sorted(row.values) if m not in METRICS},
         }
         lines.append(json.dumps(reading, separators=(",", ":")))
         keys.append(row.device_id)
     return lines, keys, seq
 
 
-def _identity(device_id: str, config: ReplayConfig) -> tuple[str, str]:
-    """Type and site of a device: from the registry, or the id's prefix and ``site_id`` beyond it."""
-    if not is_valid_device_id(device_id):
-        raise ReplayError(
-            f"'{device_id}' (from --device-column {config.device_column}) is not a device id like env-00001"
+@dataclass
+class ReplayCatalogue:
+    """What a replay needs of the catalogue: each device's type and site, each type's metrics (in force
+    now), and the devices this replay registers."""
+
+    devices: dict[str, Entry]
+    types: set[str]
+    metrics_by_type: dict[str, frozenset[str]]
+    new_devices: list[Entry] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, settings: Settings) -> ReplayCatalogue:
+        from lakehouse.catalogue_store import ensure_catalogue, state_of
+
+        state = state_of(ensure_catalogue(settings))
+        by_type: dict[str, set[str]] = {}
+        for entry in state.of_kind("metric"):
+            by_type.setdefault(entry.get("device_type"), set()).add(entry.get("metric"))
+        return cls(
+            devices={e.get("device_id"): e for e in state.of_kind("device")},
+            types={e.get("device_type") for e in state.of_kind("device_type")},
+            metrics_by_type={t: frozenset(m) for t, m in by_type.items()},
         )
-    device_type = _TYPE_BY_PREFIX[device_id[:3]]
-    index = int(device_id[4:])
-    if 1 <= index <= REGISTRY_SIZE and device(index).device_id == device_id:
-        return device_type, device(index).site_id
-    if config.site_id is None:
-        raise ReplayError(f"device {device_id} is not in the registry; pass --site SITE_ID for its readings")
-    return device_type, config.site_id
+
+    @property
+    def metric_names(self) -> list[str]:
+        names = {m for metrics in self.metrics_by_type.values() for m in metrics}
+        return [m for m in METRICS if m in names] + sorted(names - set(METRICS))
+
+    def identity(
+        self, device_id: str, first_ms: int, config: ReplayConfig, files: Sequence[str | Path]
+    ) -> tuple[str, str, frozenset[str]]:
+        """Type, site and metrics of a device; an unknown one is registered (``--register``) or refused."""
+        if not _IDENTIFIER.match(device_id):
+            raise ReplayError(
+                f"'{device_id}' (from --device-column {config.device_column}) is not a device id; use letters, "
+                f"digits, '-', '_', '.' or ':'"
+            )
+        known = self.devices.get(device_id)
+        if known is None:
+            known = self._register(device_id, first_ms, config, files)
+        device_type = known.get("device_type")
+        return device_type, known.get("site_id"), self.metrics_by_type.get(device_type, frozenset())
+
+    def _register(self, device_id: str, first_ms: int, config: ReplayConfig, files: Sequence[str | Path]) -> Entry:
+        device_type = config.register_device_type
+        first = datetime.fromtimestamp(first_ms / 1000, tz=UTC).replace(tzinfo=None)
+        types = ", ".join(sorted(self.types))
+        if device_type is None:
+            raise ReplayError(
+                f"device {device_id} is not in the catalogue. Register it as you replay:\n"
+                f"  lakehouse replay {' '.join(str(f) for f in files)} --device {device_id} --register "
+                f"--device-type TYPE\n"
+                f"(installed at its first reading, {first:%Y-%m-%d %H:%M:%S}; known types: {types}), or import it "
+                f"first: `lakehouse catalog import devices.csv` with a row {device_id},TYPE,SITE,INSTALLED_AT"
+            )
+        if device_type not in self.types:
+            raise ReplayError(
+                f"--device-type {device_type}: not a device type of the catalogue (known: {types}); import it "
+                f"first: `lakehouse catalog import types.csv` with a row {device_type},REPORTING_INTERVAL_S,"
+                f"SILENCE_AFTER_S"
+            )
+        values = {
+            "device_id": device_id,
+            "device_type": device_type,
+            "site_id": config.site_id or "unassigned",
+            "installed_at": first,
+            "retired_at": None,
+        }
+        entry = Entry("device", values, None, f"lakehouse replay --register ({files[0]})")
+        self.devices[device_id] = entry
+        self.new_devices.append(entry)
+        return entry
+
+    def register_new_devices(self, settings: Settings) -> None:
+        if not self.new_devices:
+            return
+        from lakehouse.catalogue_store import import_entries
+
+        names = sorted(describe_key(e.key) for e in self.new_devices)
+        import_entries(settings, self.new_devices, files=[f"lakehouse replay --register ({', '.join(names)})"])
 
 
 def _fmt(ms: int) -> str:

@@ -1,4 +1,5 @@
-"""What each device type measures and how its signals behave: pure numbers, no I/O beyond the seeds.
+"""What each device type measures and how its signals behave: pure numbers, no I/O beyond the default
+catalogue's CSVs (lakehouse/defaults/).
 
 A clean value is ``base + device offset + daily cycle + slow drift + noise``, kept inside the *safe band*
 (the valid range of ``metric_limits.csv`` narrowed to its alert limits), so a clean reading never raises
@@ -11,10 +12,8 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakehouse.config import DBT_PROJECT_DIR
-from lakehouse.contract import DEVICE_TYPES, MetricLimit, load_metric_limits
+from lakehouse.contract import DEVICE_TYPES, DEVICE_TYPES_SEED, MetricLimit, load_metric_limits
 
-DEVICE_TYPES_SEED = DBT_PROJECT_DIR / "seeds" / "device_types.csv"
 DAY_S = 86_400.0
 
 
@@ -86,7 +85,7 @@ def load_bands(limits: dict[tuple[str, str], MetricLimit] | None = None) -> dict
             limit = limits.get((device_type, metric))
             if limit is None:
                 raise ValueError(
-                    f"dbt_project/seeds/metric_limits.csv has no row for ({device_type}, {metric}); "
+                    f"lakehouse/defaults/metric_limits.csv has no row for ({device_type}, {metric}); "
                     f"add its valid range so the simulator knows where values belong"
                 )
             bands[(device_type, metric)] = Band(limit.valid_min, limit.valid_max, limit.alert_min, limit.alert_max)

@@ -12,11 +12,20 @@ from lakehouse.errors import LakehouseError
 
 # Each module has ``register(subparsers)``; imports of heavy engines (Spark, dbt, GX) stay inside handlers
 # so that ``lakehouse --help`` is instant.
-AREAS = ("ingestion.cli", "spark.cli", "orchestration.cli", "expectations.cli", "dashboards.cli", "infra.cli")
+AREAS = (
+    "lakehouse.catalogue_cli",
+    "ingestion.cli",
+    "spark.cli",
+    "orchestration.cli",
+    "expectations.cli",
+    "dashboards.cli",
+    "infra.cli",
+)
 
 DESCRIPTION = """\
 IoT sensor lakehouse: sensor readings from devices to trusted, analysis-ready tables.
 
+  catalog   your device types, metrics and devices (in the lake) (lakehouse/catalogue.py)
   produce   simulate a sensor fleet into the landing zone      (ingestion/)
   bronze    land bronze Parquet with Spark Structured Streaming (spark/)
   gate      validate a layer with Great Expectations           (expectations/)

@@ -4,8 +4,9 @@ A reading arrives as one line of newline-delimited JSON (as Kinesis Data Firehos
 contract is versioned: bronze stamps every row with ``SCHEMA_VERSION`` so that a later change of the
 contract can be told apart in the data.
 
-Valid ranges and alert limits per device type and metric are *not* repeated here: they live in the dbt
-seed ``dbt_project/seeds/metric_limits.csv`` and are read from there by :func:`load_metric_limits`.
+Valid ranges and alert limits per device type and metric are *not* repeated here: they are data, in the
+catalogue kept in the lake (:mod:`lakehouse.catalogue`). The simulator's own limits, which become the
+default catalogue of a new lake, are ``lakehouse/defaults/metric_limits.csv`` (:func:`load_metric_limits`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
-
-from lakehouse.config import DBT_PROJECT_DIR
 
 SCHEMA_VERSION = 1
 
@@ -96,7 +95,10 @@ QUARANTINE_REASONS = {
     "impossible_timestamp": "event_time is before 2000-01-01 or after 2100-01-01 (UTC)",
 }
 
-LIMITS_SEED = DBT_PROJECT_DIR / "seeds" / "metric_limits.csv"
+# The simulator's fleet types and limits: the default catalogue of a new lake (lakehouse/catalogue_store.py).
+DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+LIMITS_SEED = DEFAULTS_DIR / "metric_limits.csv"
+DEVICE_TYPES_SEED = DEFAULTS_DIR / "device_types.csv"
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ class MetricLimit:
 
 
 def load_metric_limits(path: Path = LIMITS_SEED) -> dict[tuple[str, str], MetricLimit]:
-    """Valid ranges and alert limits keyed by (device_type, metric), from the dbt seed."""
+    """The simulator's valid ranges and alert limits keyed by (device_type, metric) (the default catalogue)."""
     limits: dict[tuple[str, str], MetricLimit] = {}
     with path.open(newline="") as handle:
         for line_no, row in enumerate(csv.DictReader(handle), start=2):

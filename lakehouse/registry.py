@@ -1,14 +1,12 @@
-"""The device registry: which devices exist, their type, site and install date.
+"""The simulator's fleet: which devices it simulates, their type, site and install date.
 
-Device identity is fixed by its index, so the dbt seed ``device_registry.csv`` and the simulator agree
-without sharing state: device ``i`` (1-based) has type ``TYPE_ORDER[(i-1) % 4]`` and site
-``site-{(i-1) % SITES + 1:02d}``. ``lakehouse registry --write`` regenerates the seed from this module.
+Device identity is fixed by its index: device ``i`` (1-based) has type ``TYPE_ORDER[(i-1) % 4]`` and
+site ``site-{(i-1) % SITES + 1:02d}``. These 1,000 devices are the default catalogue of a new lake
+(``lakehouse.catalogue_store.default_entries``); the user's own devices are catalogue data, not code.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -49,13 +47,3 @@ def fleet(size: int) -> list[Device]:
             f"--devices {size}: the registry holds devices 1..{REGISTRY_SIZE}; choose a fleet size in that range"
         )
     return [device(i) for i in range(1, size + 1)]
-
-
-def registry_csv() -> str:
-    """The seed file's content: one row per registered device."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["device_id", "device_type", "site_id", "installed_at"])
-    for d in fleet(REGISTRY_SIZE):
-        writer.writerow([d.device_id, d.device_type, d.site_id, d.installed_at.strftime("%Y-%m-%d %H:%M:%S")])
-    return out.getvalue()

@@ -58,6 +58,7 @@ def athena_ddl(settings: Settings, database: str = DEFAULT_DATABASE) -> list[str
     for source in SOURCES.values():
         columns = [(f.column, f.bronze_type) for f in source.fields] + list(_METADATA_TYPES.items())
         statements.append(_partitioned_table(database, source.name, _s3(lake.bronze(source.name)), columns))
+    statements += catalogue_ddl(settings, catalogue_database(database))
     secrets = secrets_database(database)
     statements += [
         f"CREATE DATABASE IF NOT EXISTS `{secrets}`",
@@ -65,6 +66,26 @@ def athena_ddl(settings: Settings, database: str = DEFAULT_DATABASE) -> list[str
         f"STORED AS TEXTFILE\nLOCATION '{_s3(lake.uri(*SALT_FOLDER))}'",
     ]
     return statements
+
+
+def catalogue_database(database: str = DEFAULT_DATABASE) -> str:
+    """The Glue database of the catalogue table: the bronze database's prefix + ``_catalogue``, which is
+    the dbt default ``<target schema>_catalogue`` (var ``catalogue_schema``) of the source catalogue.changes."""
+    return database.removesuffix("_bronze") + "_catalogue"
+
+
+def catalogue_ddl(settings: Settings, database: str) -> list[str]:
+    """The catalogue's Glue table ``<database>.changes``: every version's Parquet file, never rewritten
+    (lakehouse/catalogue_store.py), so a plain unpartitioned table over the folder reads all of history."""
+    from lakehouse.catalogue_store import SCHEMA, changes_uri
+
+    kinds = {"string": "string", "int64": "bigint", "double": "double", "timestamp[us]": "timestamp"}
+    columns = ",\n".join(f"  `{f.name}` {kinds[str(f.type)]}" for f in SCHEMA)
+    return [
+        f"CREATE DATABASE IF NOT EXISTS `{database}`",
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`changes` (\n{columns}\n)\n"
+        f"STORED AS PARQUET\nLOCATION '{_s3(changes_uri(settings))}'",
+    ]
 
 
 def secrets_database(database: str = DEFAULT_DATABASE) -> str:

@@ -206,17 +206,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sql.add_argument("query", help="the SQL to run")
     sql.set_defaults(handler=_sql)
 
-    reg = subparsers.add_parser(
-        "registry",
-        help="print or regenerate the device registry seed",
-        formatter_class=_FMT,
-        description="The device registry (id, type, site, install date of devices 1..1000) is defined in\n"
-        "lakehouse/registry.py; dbt reads it as the seed dbt_project/seeds/device_registry.csv.",
-        epilog="examples:\n  lakehouse registry | head\n  lakehouse registry --write",
-    )
-    reg.add_argument("--write", action="store_true", help="rewrite dbt_project/seeds/device_registry.csv")
-    reg.set_defaults(handler=_registry)
-
 
 def _run(settings, args) -> int:
     from orchestration.cycle import raise_for_failure, run_cycle
@@ -350,17 +339,4 @@ def _sql(settings, args) -> int:
             raise LakehouseError(f"query failed: {exc}") from exc
         if relation is not None:
             relation.show(max_rows=100, max_width=sys.maxsize if not sys.stdout.isatty() else None)
-    return 0
-
-
-def _registry(settings, args) -> int:
-    from lakehouse.config import DBT_PROJECT_DIR
-    from lakehouse.registry import registry_csv
-
-    if args.write:
-        seed = DBT_PROJECT_DIR / "seeds" / "device_registry.csv"
-        seed.write_text(registry_csv())
-        print(f"wrote {seed}")
-    else:
-        sys.stdout.write(registry_csv())
     return 0

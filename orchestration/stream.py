@@ -13,7 +13,7 @@ Two threads share the work:
   warehouse (DuckDB has a single writer). Each micro-cycle goes to ``ops_runs`` with mode ``stream`` and
   the bronze batch ids it covered; a failed gate marks it failed and alerts, and the stream goes on.
 
-Micro-cycles build models only; the dbt seeds (registry, limits, conversions) are reloaded by the first
+Micro-cycles build models only; the dbt seeds (unit conversions) are reloaded by the first
 micro-cycle and then every ``seeds_every_s``. The stream holds the lake's cycle lock from start to end
 (the bronze checkpoint and the warehouse are not to be shared): ``lakehouse run``, ``schedule`` and
 ``backfill`` on the same lake wait for it or refuse.

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lakehouse.catalogue_store import ensure_catalogue
 from lakehouse.config import DBT_ARTIFACTS_DIR, DBT_PROJECT_DIR, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.lake import Lake
@@ -137,6 +138,8 @@ def transform(
     )
     # Seeds and views this process already built from the same inputs are left as they are (see
     # orchestration/definitions.py): they are most of a small cycle's fixed cost.
+    # Silver reads the catalogue from the lake: a new lake gets the default catalogue first.
+    ensure_catalogue(settings)
     planned = BUILT_DEFINITIONS.plan(settings, layer, select, dbt_vars(settings, vars), full_refresh)
     started = time.perf_counter()
     with (

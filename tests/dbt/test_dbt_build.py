@@ -181,10 +181,12 @@ def test_every_model_runs_and_reports_its_status(small_fleet):
 
 
 @pytest.mark.parametrize("seed", ["metric_limits", "device_types"])
-def test_seeds_cover_exactly_the_contract_device_types(seed):
+def test_the_default_catalogue_covers_exactly_the_simulated_device_types(seed):
     import csv
 
-    with (DBT_PROJECT_DIR / "seeds" / f"{seed}.csv").open() as handle:
+    from lakehouse.contract import DEFAULTS_DIR
+
+    with (DEFAULTS_DIR / f"{seed}.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     if seed == "metric_limits":
         pairs = {(r["device_type"], r["metric"]) for r in rows}

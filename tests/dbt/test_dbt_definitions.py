@@ -11,10 +11,11 @@ from orchestration.definitions import bronze_tables_with_files, project_digest
 DAY = datetime(2026, 3, 1)
 VARS = {"reference_time": "2026-03-10 00:00:00"}
 SEEDS_AND_VIEWS = {
-    "device_registry",
-    "device_types",
-    "metric_limits",
     "unit_conversions",
+    "stg_catalogue__changes",
+    "catalogue_devices",
+    "catalogue_device_types",
+    "catalogue_metrics",
     "stg_bronze__readings",
     "silver_readings",
     "silver_rejected_readings",

@@ -228,7 +228,7 @@ class GateLake:
             con.close()
 
 
-_SEED = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "device_types.csv"
+_SEED = Path(__file__).resolve().parents[2] / "lakehouse" / "defaults" / "device_types.csv"
 _INTERVALS = "(values {}) as t(device_type, s)".format(
     ", ".join(f"('{r.device_type}', {r.reporting_interval_s})" for r in pd.read_csv(_SEED).itertuples())
 )

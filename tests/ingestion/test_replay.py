@@ -12,11 +12,24 @@ import numpy as np
 import pytest
 
 from ingestion.replay import ReplayConfig, ReplayError, parse_speed, parse_timestamp, replay, replay_schedule
+from lakehouse.catalogue_store import read_versions, state_of
 from lakehouse.cli import main
 from lakehouse.contract import DEVICE_TYPES, format_event_time
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-NAB_DIR = REPO_ROOT / ".." / "shared" / "datasets" / "nab"  # ../shared/datasets/nab/ from the repository
+# ../shared/datasets/nab/ from the repository (../../shared from a worktree under /work/wt/).
+NAB_DIR = (
+    next(
+        (
+            p
+            for p in (REPO_ROOT.parent / "shared", REPO_ROOT.parent.parent / "shared")
+            if (p / "datasets" / "nab").is_dir()
+        ),
+        REPO_ROOT.parent / "shared",
+    )
+    / "datasets"
+    / "nab"
+)
 NAB_FILES = ("ambient_temperature_system_failure.csv", "cpu_utilization_asg_misconfiguration.csv")
 
 
@@ -131,7 +144,7 @@ def test_ndjson_with_a_device_column_counts_seq_per_device(tmp_path, settings, r
         ("when,value\n2024-01-01 00:00:00,1.0\n", {"mapping": {"value": "temperature_c"}},
          r"no time column found .* columns: when, value; pass --time-column"),
         ("timestamp,value\n2024-01-01 00:00:00,1.0\n", {"mapping": {"value": "distance_mm"}},
-         r"env-00001 is a environmental sensor, which does not report \['distance_mm'\]"),
+         r"env-00001 is a environmental device, whose type has no metric \['distance_mm'\] in the catalogue"),
         ("timestamp,value\n2024-01-01 00:00:00,1.0\n", {}, r"no column maps to a metric; pass --map COLUMN=METRIC"),
         ("timestamp,value\n2024-01-01 00:00:00,1.0,2.0\n", {"mapping": {"value": "temperature_c"}},
          r"data\.csv:2: 3 cells but the header has 2"),
@@ -147,14 +160,35 @@ def test_a_file_that_cannot_be_replayed_is_refused_naming_the_file_line_and_fix(
     assert read_landing(settings.lake_root) == []
 
 
-def test_a_device_beyond_the_registry_needs_a_site(tmp_path, settings, read_landing):
+def test_a_device_the_catalogue_does_not_know_is_refused_with_the_command_that_registers_it(
+    tmp_path, settings, read_landing
+):
+    data = tmp_path / "data.csv"
+    data.write_text("timestamp,temperature_c\n2024-01-01 00:00:00,20.5\n2024-01-01 00:00:30,20.7\n")
+    refusal = r"device env-09001 is not in the catalogue. Register it as you replay:\n  lakehouse replay \S*data.csv "
+    with pytest.raises(ReplayError, match=refusal + r"--device env-09001 --register --device-type TYPE"):
+        replay(settings, [data], ReplayConfig(device_id="env-09001"))
+    assert read_landing(settings.lake_root) == []
+
+    config = ReplayConfig(device_id="env-09001", site_id="site-09", register_device_type="environmental")
+    replay(settings, [data], config)
+
+    readings = [json.loads(line) for line in read_landing(settings.lake_root)]
+    assert [(r["site_id"], r["device_type"], r["temperature_c"]) for r in readings] == [
+        ("site-09", "environmental", 20.5),
+        ("site-09", "environmental", 20.7),
+    ]
+    device = state_of(read_versions(settings)).entries[("device", "env-09001")]
+    assert (device.get("device_type"), device.get("installed_at")) == ("environmental", datetime(2024, 1, 1))
+
+
+def test_registering_needs_a_device_type_the_catalogue_has(tmp_path, settings, read_landing):
     data = tmp_path / "data.csv"
     data.write_text("timestamp,temperature_c\n2024-01-01 00:00:00,20.5\n")
-    with pytest.raises(ReplayError, match=r"env-09001 is not in the registry; pass --site"):
-        replay(settings, [data], ReplayConfig(device_id="env-09001"))
-    replay(settings, [data], ReplayConfig(device_id="env-09001", site_id="site-09"))
-    (reading,) = [json.loads(line) for line in read_landing(settings.lake_root)]
-    assert (reading["site_id"], reading["temperature_c"]) == ("site-09", 20.5)
+    with pytest.raises(ReplayError, match=r"--device-type pump: not a device type of the catalogue \(known: env"):
+        replay(settings, [data], ReplayConfig(device_id="pump-1", register_device_type="pump"))
+    assert read_landing(settings.lake_root) == []
+    assert ("device", "pump-1") not in state_of(read_versions(settings)).entries
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from lakehouse.contract import (
 )
 from lakehouse.registry import fleet
 
-SEEDS = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds"
+SEEDS = Path(__file__).resolve().parents[2] / "lakehouse" / "defaults"  # the default catalogue
 
 
 def _relative(files: dict[str, bytes], lake_root: str) -> dict[str, bytes]:

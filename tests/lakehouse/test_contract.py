@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from lakehouse import contract, registry
-from lakehouse.config import REPO_ROOT
 from lakehouse.lake import Lake
 
 
@@ -59,11 +58,6 @@ def test_registry_ids_match_the_device_id_pattern_and_types_rotate():
     devices = registry.fleet(8)
     assert [d.device_type for d in devices[:4]] == list(contract.DEVICE_TYPES)
     assert all(contract.is_valid_device_id(d.device_id) for d in devices)
-
-
-def test_the_registry_seed_is_generated_from_the_registry_module():
-    seed = REPO_ROOT / "dbt_project" / "seeds" / "device_registry.csv"
-    assert seed.read_text() == registry.registry_csv(), "regenerate with: lakehouse registry --write"
 
 
 def test_a_fleet_larger_than_the_registry_is_refused_with_the_limit():

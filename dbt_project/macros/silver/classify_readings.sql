@@ -8,16 +8,17 @@
 
     Emits CTEs (each followed by a comma) ending in `classified_readings`, which has every column of
     stg_bronze__readings plus:
-      registered_site_id   the registry's site for the device
+      registered_site_id   the catalogue's site for the device
       rejection_reason     null when accepted, else one code (first that applies, in this order):
-                             unknown_device        device_id is not in the registry
-                             device_type_mismatch  device_type differs from the registry's
+                             unknown_device        device_id has no catalogue row in force at event_at
+                             device_type_mismatch  device_type differs from the catalogue's
                              future_event          event_at > reference + future_tolerance_s, where the
                                                    reference is ingested_at (or var reference_time if earlier)
                              before_install        event_at is before the device's installed_at
+                             after_retirement      event_at is at or after the device's retired_at
                              unexpected_metric     a metric its device type does not report has a value
-                             out_of_range          a metric is outside [valid_min, valid_max] of its
-                                                   device type (metric_limits seed), NaN or infinite
+                             out_of_range          a metric is outside [valid_min, valid_max] (the
+                                                   device's override, else its type's), NaN or infinite
                              duplicate             a valid reading whose key (device_id, event_at, seq)
                                                    has a preferred valid copy
       rejected_metric      the metric concerned, for unexpected_metric and out_of_range
@@ -26,9 +27,14 @@
                            latest ingested_at, then source_file and batch_id descending, then values
                            (so the choice is deterministic). The accepted copy has copy_number 1.
 
-    Arguments are the names of CTEs defined before the call.
+    Every catalogue row is taken from the version in force at the reading's event time: the devices'
+    [valid_from, valid_to) intervals, and, for the metrics, the periods between two changes of any metric
+    of a device type (or of a device's overrides), each with every metric's limits in force then.
+
+    Arguments are the names of CTEs defined before the call: bronze readings, catalogue_devices,
+    catalogue_metrics, unit_conversions.
 #}
-{% macro classify_readings(bronze_readings, device_registry, metric_limits, unit_conversions) -%}
+{% macro classify_readings(bronze_readings, devices, metrics_catalogue, unit_conversions) -%}
 
 {%- set metrics = var('metrics') -%}
 {%- set readings = 'converted_readings' -%}
@@ -73,39 +79,32 @@ converted_readings as (
 
 ),
 
-limits_by_device_type as (
+{{ limits_in_force(metrics_catalogue, 'device_type', 'device_id is null', 'limits_by_device_type') }}
 
-    select
-        device_type,
-        {%- for metric in metrics %}
-        max(case when metric = '{{ metric }}' then valid_min end) as {{ metric }}__valid_min,
-        max(case when metric = '{{ metric }}' then valid_max end) as {{ metric }}__valid_max,
-        max(case when metric = '{{ metric }}' then 1 else 0 end) as {{ metric }}__is_reported{{ ',' if not loop.last }}
-        {%- endfor %}
-
-    from {{ metric_limits }}
-    group by device_type
-
-),
+{{ limits_in_force(metrics_catalogue, 'device_id', 'device_id is not null', 'limits_by_device') }}
 
 checked_readings as (
 
     select
         {{ readings }}.*,
-        {{ device_registry }}.device_type as registered_device_type,
-        {{ device_registry }}.site_id as registered_site_id,
-        {{ device_registry }}.installed_at,
+        {{ devices }}.device_type as registered_device_type,
+        {{ devices }}.site_id as registered_site_id,
+        {{ devices }}.installed_at,
+        {{ devices }}.retired_at,
         case
             {%- for metric in metrics %}
             when {{ readings }}.{{ metric }} is not null
-                and coalesce(limits_by_device_type.{{ metric }}__is_reported, 0) = 0
+                and coalesce(type_limits.{{ metric }}__is_reported, 0) = 0
+                and coalesce(device_limits.{{ metric }}__is_reported, 0) = 0
                 then '{{ metric }}'
             {%- endfor %}
         end as unexpected_metric,
         case
             {%- for metric in metrics %}
-            when {{ readings }}.{{ metric }} < limits_by_device_type.{{ metric }}__valid_min
-                or {{ readings }}.{{ metric }} > limits_by_device_type.{{ metric }}__valid_max
+            when {{ readings }}.{{ metric }}
+                < coalesce(device_limits.{{ metric }}__valid_min, type_limits.{{ metric }}__valid_min)
+                or {{ readings }}.{{ metric }}
+                > coalesce(device_limits.{{ metric }}__valid_max, type_limits.{{ metric }}__valid_max)
                 or {{ is_not_finite(readings ~ '.' ~ metric) }}
                 then '{{ metric }}'
             {%- endfor %}
@@ -114,10 +113,21 @@ checked_readings as (
             as is_future_event
 
     from {{ readings }}
-    left join {{ device_registry }}
-        on {{ readings }}.device_id = {{ device_registry }}.device_id
-    left join limits_by_device_type
-        on {{ device_registry }}.device_type = limits_by_device_type.device_type
+    left join {{ devices }}
+        on
+            {{ readings }}.device_id = {{ devices }}.device_id
+            and {{ readings }}.event_at >= {{ devices }}.valid_from
+            and {{ readings }}.event_at < {{ devices }}.valid_to
+    left join limits_by_device_type as type_limits
+        on
+            {{ devices }}.device_type = type_limits.device_type
+            and {{ readings }}.event_at >= type_limits.valid_from
+            and {{ readings }}.event_at < type_limits.valid_to
+    left join limits_by_device as device_limits
+        on
+            {{ readings }}.device_id = device_limits.device_id
+            and {{ readings }}.event_at >= device_limits.valid_from
+            and {{ readings }}.event_at < device_limits.valid_to
 
 ),
 
@@ -130,6 +140,7 @@ validated_readings as (
             when device_type <> registered_device_type then 'device_type_mismatch'
             when is_future_event then 'future_event'
             when event_at < installed_at then 'before_install'
+            when event_at >= retired_at then 'after_retirement'
             when unexpected_metric is not null then 'unexpected_metric'
             when out_of_range_metric is not null then 'out_of_range'
         end as validation_failure
@@ -206,6 +217,66 @@ classified_readings as (
         end as rejected_metric
 
     from ranked_readings
+
+),
+
+{%- endmacro %}
+
+
+{#
+    The limits of every metric in force per period, for one scope: `device_type` (the type's own rows,
+    `where device_id is null`) or `device_id` (per-device overrides). A period runs from one change of any
+    metric row of the scope to the next, so each reading joins exactly one period row per scope. Emits the
+    CTE `name` (followed by a comma) with the scope column, valid_from, valid_to and per metric
+    `<metric>__valid_min`, `<metric>__valid_max`, `<metric>__is_reported`.
+#}
+{% macro limits_in_force(metrics_catalogue, scope, condition, name) -%}
+
+{%- set metrics = var('metrics') -%}
+
+{{ name }}__changes as (
+
+    select distinct
+        {{ scope }},
+        valid_from
+    from {{ metrics_catalogue }}
+    where {{ condition }}
+
+),
+
+{{ name }}__periods as (
+
+    select
+        {{ scope }},
+        valid_from,
+        coalesce(
+            lead(valid_from) over (partition by {{ scope }} order by valid_from),
+            {{ catalogue_end_of_time() }}
+        ) as valid_to
+    from {{ name }}__changes
+
+),
+
+{{ name }} as (
+
+    select
+        periods.{{ scope }},
+        periods.valid_from,
+        periods.valid_to,
+        {%- for metric in metrics %}
+        max(case when metric_rows.metric = '{{ metric }}' then metric_rows.valid_min end) as {{ metric }}__valid_min,
+        max(case when metric_rows.metric = '{{ metric }}' then metric_rows.valid_max end) as {{ metric }}__valid_max,
+        max(case when metric_rows.metric = '{{ metric }}' then 1 else 0 end) as {{ metric }}__is_reported{{ ',' if not loop.last }}
+        {%- endfor %}
+
+    from {{ name }}__periods as periods
+    inner join {{ metrics_catalogue }} as metric_rows
+        on
+            periods.{{ scope }} = metric_rows.{{ scope }}
+            and {{ condition | replace('device_id', 'metric_rows.device_id') }}
+            and metric_rows.valid_from <= periods.valid_from
+            and periods.valid_from < metric_rows.valid_to
+    group by periods.{{ scope }}, periods.valid_from, periods.valid_to
 
 ),
 

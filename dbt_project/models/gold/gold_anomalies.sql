@@ -42,13 +42,16 @@ silver_readings as (
 
 metric_limits as (
 
-    select * from {{ ref('metric_limits') }}
+    -- The limits in force now (gold describes readings with today's catalogue; silver judged them by theirs).
+    select * from {{ ref('catalogue_metrics') }}
+    where is_current and device_id is null
 
 ),
 
 device_types as (
 
-    select * from {{ ref('device_types') }}
+    select * from {{ ref('catalogue_device_types') }}
+    where is_current
 
 ),
 

@@ -15,7 +15,8 @@ device_activity as (
 
 device_types as (
 
-    select * from {{ ref('device_types') }}
+    select * from {{ ref('catalogue_device_types') }}
+    where is_current
 
 ),
 

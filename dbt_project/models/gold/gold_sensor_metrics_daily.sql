@@ -13,7 +13,8 @@ silver_readings as (
 
 device_types as (
 
-    select * from {{ ref('device_types') }}
+    select * from {{ ref('catalogue_device_types') }}
+    where is_current
 
 ),
 

@@ -6,15 +6,15 @@
 
 with
 
-device_registry as (
+catalogue_devices as (
 
-    select * from {{ ref('device_registry') }}
+    select * from {{ ref('catalogue_devices') }}
 
 ),
 
-metric_limits as (
+catalogue_metrics as (
 
-    select * from {{ ref('metric_limits') }}
+    select * from {{ ref('catalogue_metrics') }}
 
 ),
 
@@ -109,7 +109,7 @@ readings_to_classify as (
 
 {%- endif %}
 
-{{ classify_readings('readings_to_classify', 'device_registry', 'metric_limits', 'unit_conversions') }}
+{{ classify_readings('readings_to_classify', 'catalogue_devices', 'catalogue_metrics', 'unit_conversions') }}
 
 final as (
 
