@@ -119,12 +119,14 @@ def score_series(
             # NAB divides by (width - 1); a one-reading window would divide by zero there, so floor it at 1.
             fp_total += scaled_sigmoid(abs(right - i) / max(width - 1.0, 1.0)) * profile.fp_weight
     rewards = [
-        (-profile.fn_weight if reward is None else reward) for reward, counts in zip(best, counted) if counts
+        (-profile.fn_weight if reward is None else reward)
+        for reward, counts in zip(best, counted, strict=True)
+        if counts
     ]
     return SeriesScore(
         raw=sum(rewards) + fp_total,
         windows=sum(counted),
-        windows_found=sum(1 for reward, counts in zip(best, counted) if counts and reward is not None),
+        windows_found=sum(1 for reward, counts in zip(best, counted, strict=True) if counts and reward is not None),
         false_positives=false_positives,
         detections=scored,
         window_rewards=rewards,

@@ -11,7 +11,15 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bench.nab_score import PROFILES, Profile, normalised, probationary_length, scaled_sigmoid, score_corpus, score_series
+from bench.nab_score import (
+    PROFILES,
+    Profile,
+    normalised,
+    probationary_length,
+    scaled_sigmoid,
+    score_corpus,
+    score_series,
+)
 
 STANDARD, LOW_FP, LOW_FN = PROFILES
 UNIT_WEIGHTS = Profile("test", tp_weight=1.0, fp_weight=1.0, fn_weight=1.0)
