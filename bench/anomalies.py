@@ -87,11 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         "--reuse", action="store_true", help="keep the lake's landing data, labels and bronze; rebuild dbt from scratch"
     )
     parser.add_argument("--nab", metavar="DIR", help="score NAB series under DIR instead of the simulator's faults")
+    parser.add_argument(
+        "--vars", default="{}", help="with --nab: dbt vars (JSON) for the detector, e.g. to try settings"
+    )
     args = parser.parse_args(argv)
     if args.nab:
+        import json
+
         from bench.nab_run import run_nab
 
-        return run_nab(Path(args.nab), args.lake, args.reuse)
+        return run_nab(Path(args.nab), args.lake, args.reuse, json.loads(args.vars))
 
     import duckdb
 

@@ -86,11 +86,11 @@ def register_nab_devices(project: Path, series: list[NabSeries]) -> None:
         csv.writer(out, lineterminator="\n").writerows(rows)
 
 
-def build(settings: Settings, project: Path, full_refresh: bool = True, select: str | None = None):
+def build(settings: Settings, project: Path, full_refresh: bool = True, select: str | None = None, vars=None):
     """dbt build of the sensor models from the project copy (orchestration.transform's command line)."""
     from orchestration.transform import _environment, _invoke, _summarise, dbt_args, pii_salt_file
 
-    args = dbt_args(settings, None, full_refresh=full_refresh, select=select or "tag:silver tag:gold,!tag:stedi")
+    args = dbt_args(settings, None, full_refresh=full_refresh, select=select, vars=vars)
     args = [str(project) if a == str(DBT_PROJECT_DIR) else a for a in args]
     with (
         pii_salt_file(settings) as salt_file,
@@ -128,7 +128,9 @@ def detections(con, device_id: str) -> tuple[list[datetime], list[tuple[str, dat
     return times, found
 
 
-def run_nab(folder: Path, lake: str | None, reuse: bool) -> int:
+def run_nab(folder: Path, lake: str | None, reuse: bool, vars: dict | None = None) -> int:
+    """Replay, land and build (or, with ``reuse`` on a lake already built, rebuild gold_anomalies only: for
+    trying detector settings, ``vars``), then print the scores."""
     import duckdb
 
     from ingestion.replay import ReplayConfig, replay
@@ -154,7 +156,8 @@ def run_nab(folder: Path, lake: str | None, reuse: bool) -> int:
             run_bronze(settings)
             timings["bronze (Spark)"] = time.perf_counter() - began
         began = time.perf_counter()
-        result = build(settings, project)
+        rebuild_gold_only = reuse and settings.lake_root.warehouse.exists()
+        result = build(settings, project, select="gold_anomalies" if rebuild_gold_only else None, vars=vars)
         timings["dbt build"] = time.perf_counter() - began
         if not result.success:
             print("dbt build failed:\n  " + "\n  ".join(result.failures), file=sys.stderr)

@@ -12,7 +12,8 @@
     - zscore_outlier / level_shift: values outside the range of the trailing history by more than
       var anomaly_range_margin of its width, or far from their ten-minute neighbourhood (fast senders only),
       as episodes: short ones are outliers, longer ones level shifts (drifts leave the range this way too);
-    - variance_change: a bucket whose spread is a multiple (or a fraction) of the usual one;
+    - variance_change: a bucket whose typical step between readings is a multiple (or a fraction) of the
+      usual one;
     - flatline: a value repeated longer than any repeat of the trailing history (and than a minimum).
     From limits someone set (seed metric_limits): threshold_breach, rate_of_change, out_of_range.
 -#}
@@ -142,7 +143,8 @@ metric_buckets as (
         count(*) as reading_count,
         min(metric_value) as min_value,
         max(metric_value) as max_value,
-        {{ percentile('metric_value', 0.75) }} - {{ percentile('metric_value', 0.25) }} as spread,
+        -- The typical step from one reading to the next: the noise, blind to level shifts and drifts.
+        {{ percentile('abs(metric_value - previous_value)', 0.5) }} as spread,
         max(repeat_count) as longest_repeat,
         min(event_at) as first_event_at,
         max(event_at) as last_event_at
@@ -429,8 +431,8 @@ learned_runs as (
 
     union all
 
-    -- variance_change: a bucket whose spread is var anomaly_variance_ratio times the usual one, or that
-    -- fraction of it (the bucket's readings, with enough of them to tell).
+    -- variance_change: a bucket whose typical step between readings is var anomaly_variance_ratio times the
+    -- usual one, or that fraction of it (the bucket's readings, with enough of them to tell).
     select
         metric_baselines.device_id,
         max(scored_readings.device_type) as device_type,
