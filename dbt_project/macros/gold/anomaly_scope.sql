@@ -14,7 +14,7 @@
 
     Emits the CTEs `rebuild_device_days` (device_id, event_date), `readings` (silver_readings rows of the
     context, with `is_context_predecessor` for the last reading before it) and `rejected_to_scan` (the
-    out_of_range rejected rows of the rebuilt device-days), each followed by a comma.
+    out_of_range rejected rows of the context), each followed by a comma.
 #}
 
 {# Whole days of readings before a rebuilt day that its windows depend on: the trailing baseline. #}
@@ -172,17 +172,19 @@ readings as (
 
 ),
 
+-- The readings rejected as impossible values in the same context (the device did send them: they count
+-- for its cadence; the out_of_range windows of the rebuilt days come from them).
 rejected_to_scan as (
 
     select rejected_readings.*
     from {{ ref('silver_classified_readings') }} as rejected_readings
-    inner join rebuild_device_days
+    inner join context_ranges
         on
-            rejected_readings.device_id = rebuild_device_days.device_id
-            and rejected_readings.event_date = rebuild_device_days.event_date
+            rejected_readings.device_id = context_ranges.device_id
+            and rejected_readings.event_date between context_ranges.first_date and context_ranges.last_date
     where rejected_readings.rejection_reason = 'out_of_range'
     {%- if first_new_date %}
-        and rejected_readings.event_date >= cast({{ dbt.dateadd('day', -1, first_new_date) }} as date)
+        and rejected_readings.event_date >= cast({{ dbt.dateadd('day', -1 * (context_days + 1), first_new_date) }} as date)
     {%- endif %}
 
 ),

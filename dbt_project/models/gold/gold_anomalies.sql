@@ -6,21 +6,26 @@
     `rebuild_device_days` from it.
 
     Learned from each device's own history (the trailing var anomaly_baseline_hours, in buckets of
-    var anomaly_baseline_bucket_minutes, the current bucket left out), silent during a warm-up of
-    var anomaly_warmup_readings readings of that history:
+    var anomaly_baseline_bucket_minutes, the current bucket left out), silent during a warm-up: the
+    short-term ones (neighbourhood z-score, flatline, data_gap) until the history holds
+    var anomaly_zscore_min_readings readings, the long-term ones (range, variance) until it holds
+    var anomaly_warmup_readings readings over var anomaly_warmup_hours (a day shows a daily cycle):
     - data_gap: a silence well beyond the device's own cadence;
     - zscore_outlier / level_shift: values outside the range of the trailing history by more than
       var anomaly_range_margin of its width, or far from their ten-minute neighbourhood (fast senders only),
       as episodes: short ones are outliers, longer ones level shifts (drifts leave the range this way too);
     - variance_change: a bucket whose typical step between readings is a multiple (or a fraction) of the
       usual one;
-    - flatline: a value repeated longer than any repeat of the trailing history (and than a minimum).
+    - flatline: a value repeated much longer than the usual repeats of the trailing history (and than a
+      minimum).
     From limits someone set (seed metric_limits): threshold_breach, rate_of_change, out_of_range.
 -#}
 {%- set metrics = var('metrics') %}
 {%- set bucket_minutes = var('anomaly_baseline_bucket_minutes') %}
 {%- set history_buckets = (var('anomaly_baseline_hours') * 60 / bucket_minutes) | int %}
 {%- set warmup = var('anomaly_warmup_readings') %}
+{%- set warmup_buckets = (var('anomaly_warmup_hours') * 60 / bucket_minutes) | int %}
+{%- set short_warmup = var('anomaly_zscore_min_readings') %}
 {%- set margin = var('anomaly_range_margin') %}
 {%- set z_threshold = var('anomaly_zscore_threshold') %}
 {%- set merge_s = var('anomaly_episode_merge_minutes') * 60 %}
@@ -46,14 +51,52 @@ device_types as (
 
 ),
 
--- Each reading with the time since the device's previous one.
 device_readings as (
 
     select
         *,
-        lag(event_at) over {{ device_series }} as previous_event_at,
         {{ time_bucket('event_at', bucket_minutes) }} as bucket_number
     from readings
+
+),
+
+-- What the device sent, for its cadence and silences: its readings, also those silver rejected as
+-- impossible values (the device did speak), each with the time since the one before.
+device_messages as (
+
+    select
+        *,
+        lag(event_at) over {{ device_series }} as previous_event_at,
+        {{ time_bucket('event_at', bucket_minutes) }} as bucket_number,
+        row_number() over (
+            partition by device_id, {{ time_bucket('event_at', bucket_minutes) }} order by event_at, seq
+        ) - 1 as earlier_in_bucket
+    from (
+        select
+            device_id,
+            device_type,
+            site_id,
+            event_date,
+            event_at,
+            seq,
+            ingested_at,
+            is_context_predecessor
+        from readings
+
+        union all
+
+        select
+            device_id,
+            device_type,
+            site_id,
+            event_date,
+            event_at,
+            seq,
+            ingested_at,
+            false as is_context_predecessor
+        from rejected_to_scan
+        where copy_number = 1
+    ) as messages
 
 ),
 
@@ -76,7 +119,10 @@ metric_readings as (
             *,
             lag(metric_value) over {{ metric_series }} as previous_value_raw,
             lag(event_at) over {{ metric_series }} as previous_metric_at,
-            row_number() over {{ metric_series }} as metric_reading_number
+            row_number() over {{ metric_series }} as metric_reading_number,
+            row_number() over (
+                partition by device_id, metric, bucket_number order by event_at, seq
+            ) - 1 as earlier_in_bucket
         from (
             {%- for metric in metrics %}
             select
@@ -165,10 +211,11 @@ metric_baselines as (
         current_bucket.first_event_at,
         current_bucket.last_event_at,
         coalesce(sum(history.reading_count), 0) as history_count,
+        count(history.bucket_number) as history_buckets,
         min(history.min_value) as history_min,
         max(history.max_value) as history_max,
         {{ percentile('history.spread', 0.5) }} as history_spread,
-        coalesce(max(history.longest_repeat), 0) as history_longest_repeat
+        coalesce({{ percentile('history.longest_repeat', 0.5) }}, 0) as history_usual_repeat
     from metric_buckets as current_bucket
     left join metric_buckets as history
         on
@@ -257,20 +304,21 @@ scored_readings as (
         metric_runs.run_number,
         metric_runs.run_started_at,
         metric_runs.repeat_count,
-        metric_baselines.history_count >= {{ warmup }} as is_warm,
-        metric_baselines.history_longest_repeat,
+        (
+            metric_baselines.history_count >= {{ warmup }}
+            and metric_baselines.history_buckets >= {{ warmup_buckets }}
+        ) as is_warm,
+        metric_baselines.history_count + metric_runs.earlier_in_bucket >= {{ short_warmup }} as is_settled,
+        metric_baselines.history_usual_repeat,
         -- How far outside the trailing history's range, as a share of its width, over the margin.
-        case
-            when metric_baselines.history_count > 0
-                then greatest(
-                    metric_runs.metric_value - metric_baselines.history_max,
-                    metric_baselines.history_min - metric_runs.metric_value,
-                    0
-                ) / greatest(
-                    metric_baselines.history_max - metric_baselines.history_min,
-                    1e-9 + 1e-6 * abs(metric_baselines.history_max)
-                ) / {{ margin }}
-        end as range_score,
+        greatest(
+            metric_runs.metric_value - metric_baselines.history_max,
+            metric_baselines.history_min - metric_runs.metric_value,
+            0
+        ) / greatest(
+            metric_baselines.history_max - metric_baselines.history_min,
+            1e-9 + 1e-6 * abs(metric_baselines.history_max)
+        ) / {{ margin }} as range_score,
         -- |z| in the ten-minute neighbourhood, over the threshold; only with enough neighbours.
         case
             when zscore_neighbourhoods.value_count - 1 >= {{ var('anomaly_zscore_min_readings') }}
@@ -333,9 +381,12 @@ flagged_points as (
             metric_value,
             metric_reading_number,
             cast('outlier' as varchar) as anomaly_kind,
-            greatest(coalesce(range_score, 0), coalesce(neighbourhood_score, 0)) as point_score
+            greatest(
+                case when is_warm then coalesce(range_score, 0) else 0 end,
+                case when is_settled then coalesce(neighbourhood_score, 0) else 0 end
+            ) as point_score
         from scored_readings
-        where is_warm
+        where is_settled
 
         union all
 
@@ -460,6 +511,7 @@ learned_runs as (
             from metric_baselines
             where
                 history_count >= {{ warmup }}
+                and history_buckets >= {{ warmup_buckets }}
                 and reading_count >= {{ var('anomaly_variance_min_readings') }}
         ) as with_floor
     ) as metric_baselines
@@ -521,8 +573,9 @@ learned_episodes as (
 ),
 
 -- flatline: a run of one value, within one day, of at least var anomaly_flatline_min_readings readings
--- and var anomaly_flatline_min_minutes, longer than every run of the trailing history (a sensor whose
--- readings often repeat is not stuck when they do).
+-- and var anomaly_flatline_min_minutes, more than twice as long as the usual longest run of a bucket of
+-- the trailing history (a sensor whose readings often repeat is not stuck when they do; one earlier
+-- stuck spell does not hide the next).
 flatlines as (
 
     select
@@ -540,9 +593,9 @@ flatlines as (
         max(ingested_at) as last_ingested_at
     from scored_readings
     where
-        is_warm
+        is_settled
         and repeat_count >= {{ flat_readings - 1 }}
-        and repeat_count > history_longest_repeat
+        and repeat_count > 2 * history_usual_repeat
     group by device_id, device_type, site_id, metric, event_date, run_number
     having {{ seconds_between('min(run_started_at)', 'max(event_at)') }} >= {{ flat_minimum_s }}
 
@@ -558,7 +611,7 @@ device_buckets as (
         bucket_number,
         count(*) as reading_count,
         max({{ seconds_between('previous_event_at', 'event_at') }}) as longest_interval_s
-    from device_readings
+    from device_messages
     group by device_id, bucket_number
 
 ),
@@ -583,7 +636,7 @@ device_cadences as (
 
 -- data_gap: the device sent nothing for var anomaly_gap_factor times its cadence: one window per silence,
 -- from the last reading before it to the first after it, owned by the day of the latter. After the
--- warm-up, or whenever the silence outlasts the whole trailing history.
+-- short warm-up, or whenever the silence outlasts the whole trailing history.
 data_gaps as (
 
     select
@@ -601,26 +654,26 @@ data_gaps as (
         ingested_at as last_ingested_at
     from (
         select
-            device_readings.*,
+            device_messages.*,
             device_cadences.history_count,
-            {{ seconds_between('device_readings.previous_event_at', 'device_readings.event_at') }} as silence_s,
+            {{ seconds_between('device_messages.previous_event_at', 'device_messages.event_at') }} as silence_s,
             case
                 when device_cadences.history_buckets >= {{ var('anomaly_gap_min_buckets') }}
                     then {{ var('anomaly_gap_factor') }} * device_cadences.usual_longest_interval_s
                 else device_types.silence_after_s
             end as expected_silence_s
-        from device_readings
+        from device_messages
         inner join device_cadences
             on
-                device_readings.device_id = device_cadences.device_id
-                and device_readings.bucket_number = device_cadences.bucket_number
+                device_messages.device_id = device_cadences.device_id
+                and device_messages.bucket_number = device_cadences.bucket_number
         inner join device_types
-            on device_readings.device_type = device_types.device_type
-        where not device_readings.is_context_predecessor
+            on device_messages.device_type = device_types.device_type
+        where not device_messages.is_context_predecessor
     ) as silences
     where
         silence_s > expected_silence_s
-        and (history_count >= {{ warmup }} or silence_s >= {{ horizon_s }})
+        and (history_count + earlier_in_bucket >= {{ short_warmup }} or silence_s >= {{ horizon_s }})
 
 ),
 
@@ -701,7 +754,8 @@ out_of_range_windows as (
 
 detected_windows as (
 
-    select * from point_runs where anomaly_kind in ('threshold_breach', 'rate_of_change')
+    select * from point_runs
+    where anomaly_kind in ('threshold_breach', 'rate_of_change')
     union all
     select * from learned_episodes
     union all
