@@ -573,8 +573,8 @@ learned_episodes as (
 ),
 
 -- flatline: a run of one value, within one day, of at least var anomaly_flatline_min_readings readings
--- and var anomaly_flatline_min_minutes, more than twice as long as the usual longest run of a bucket of
--- the trailing history (a sensor whose readings often repeat is not stuck when they do; one earlier
+-- and var anomaly_flatline_min_minutes, more than var anomaly_flatline_repeat_factor times as long as the
+-- usual (median) longest run of a bucket of the trailing history (a sensor whose readings often repeat is not stuck when they do; one earlier
 -- stuck spell does not hide the next).
 flatlines as (
 
@@ -595,7 +595,7 @@ flatlines as (
     where
         is_settled
         and repeat_count >= {{ flat_readings - 1 }}
-        and repeat_count > 2 * history_usual_repeat
+        and repeat_count > {{ var('anomaly_flatline_repeat_factor') }} * history_usual_repeat
     group by device_id, device_type, site_id, metric, event_date, run_number
     having {{ seconds_between('min(run_started_at)', 'max(event_at)') }} >= {{ flat_minimum_s }}
 
