@@ -17,6 +17,12 @@ time and clock-skewed readings are rejected as future events, as in production.
 
     .venv/bin/python bench/anomalies.py [--devices 50] [--hours 8] [--fault-scale 4] [--seed 11]
     .venv/bin/python bench/anomalies.py --lake /tmp/bench-anomalies --reuse   # rebuild gold only
+
+Real series: ``--nab DIR`` replays every NAB-format series under DIR (CSV ``timestamp,value`` and NAB's
+``combined_windows.json``) as one device each through the same path, and prints the NAB standard, low-FP
+and low-FN scores, windows found and false windows per series (bench/nab_run.py, bench/nab_score.py):
+
+    .venv/bin/python bench/anomalies.py --nab ../shared/datasets/nab
 """
 
 from __future__ import annotations
@@ -80,7 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reuse", action="store_true", help="keep the lake's landing data, labels and bronze; rebuild dbt from scratch"
     )
+    parser.add_argument("--nab", metavar="DIR", help="score NAB series under DIR instead of the simulator's faults")
+    parser.add_argument(
+        "--vars", default="{}", help="with --nab: dbt vars (JSON) for the detector, e.g. to try settings"
+    )
     args = parser.parse_args(argv)
+    if args.nab:
+        import json
+
+        from bench.nab_run import run_nab
+
+        return run_nab(Path(args.nab), args.lake, args.reuse, json.loads(args.vars))
 
     import duckdb
 

@@ -19,6 +19,13 @@ The de-duplication key of an anomaly is gold's ``anomaly_id``, a hash of device,
 ``started_at`` (``dbt_project/macros/gold/anomaly_windows.sql``): a window that grows forward in a later
 cycle keeps its id and does not alert again; a late reading that moves a window's start earlier gives the
 window a new id, and that alerts once more. A gate failure alerts once per run id and expectation.
+
+Rate limit: a cycle over a new fleet's first history (or a device gone wrong) must not flood the sinks.
+Of the new anomaly alerts of one call, each device sends at most ``max_per_device`` (default
+:data:`ALERTS_PER_DEVICE`): its most severe, then earliest. The others are *held back*: remembered as
+alerted (so no later cycle sends them either) and counted in one summary alert of the call
+(``alert_id`` ``summary:<run_id>``), which says how many were held back, for which devices, and where
+to see them all (gold.gold_anomalies). Gate failures are not rate-limited.
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ WEBHOOK_BACKOFF_S = 0.25  # before the first retry; doubles per retry
 WEBHOOK_MAX_BACKOFF_S = 5.0  # also the most a receiver's Retry-After can make us wait
 SNS_BATCH_SIZE = 10  # the most PublishBatch takes
 SNS_SUBJECT_MAX = 100  # SNS subjects: at most 100 printable ASCII characters, no line breaks
+ALERTS_PER_DEVICE = 3  # new anomaly alerts a device sends per call; the rest are held back and summarised
 
 
 # ---- What a call reports ---------------------------------------------------------------------------------
@@ -88,6 +96,7 @@ class AlertReport:
     attempted: list[dict[str, Any]] = field(default_factory=list)  # records sent (new, and retried pending)
     already_alerted: list[str] = field(default_factory=list)  # alert ids skipped: alerted in an earlier call
     below_severity: int = 0  # anomalies and gate failures under alert_min_severity, not sent
+    held_back: dict[str, list[str]] = field(default_factory=dict)  # device -> alert ids over its rate limit
     sinks: dict[str, SinkReport] = field(default_factory=dict)
     alerted: list[str] = field(default_factory=list)  # alert ids that every configured sink now has
     pending: list[str] = field(default_factory=list)  # alert ids some sink still lacks: sent again next call
@@ -102,6 +111,9 @@ class AlertReport:
             parts.append(f"{len(self.already_alerted)} already sent earlier")
         if self.below_severity:
             parts.append(f"{self.below_severity} below severity")
+        if self.held_back:
+            held = sum(len(ids) for ids in self.held_back.values())
+            parts.append(f"{held} held back by the per-device rate limit ({len(self.held_back)} device(s), summarised)")
         for sink in self.sinks.values():
             if sink.failed:
                 parts.append(f"{sink.sink} failed for {len(sink.failed)} ({'; '.join(sink.errors)})")
@@ -117,13 +129,18 @@ def send_alerts(
     *,
     anomalies: list[dict] | None = None,
     gate_failures: list[dict] | None = None,
+    max_per_device: int = ALERTS_PER_DEVICE,
 ) -> AlertReport:
     """Send new anomalies (at or above ``alert_min_severity``) and gate failures to every configured sink.
 
     Alerts sent in an earlier call are skipped; alerts that some sink failed to take earlier are sent
-    again (to that sink only). Sink failures are reported, not raised; an unreadable state file raises
-    :class:`LakehouseError` (sending without it could repeat every alert).
+    again (to that sink only). At most ``max_per_device`` new anomaly alerts per device are sent, the
+    others held back and summarised in one alert (see the module docstring). Sink failures are reported,
+    not raised; an unreadable state file raises :class:`LakehouseError` (sending without it could repeat
+    every alert).
     """
+    if max_per_device < 1:
+        raise ValueError(f"max_per_device {max_per_device}: a device must be able to send at least one alert")
     report = AlertReport(run_id=run_id)
     now = datetime.now(UTC)
     candidates: list[dict[str, Any]] = []
@@ -144,12 +161,24 @@ def send_alerts(
                 report.already_alerted.append(record["alert_id"])
         else:
             alerts[record["alert_id"]] = record  # a fresh record supersedes a pending one
+    fresh = [r for r in alerts.values() if r["alert_id"] not in state["pending"]]
+    kept, report.held_back = rate_limited(fresh, max_per_device)
+    stamp = _iso(now)
+    for ids in report.held_back.values():
+        for alert_id in ids:
+            alerts.pop(alert_id)
+            state["alerted"][alert_id] = stamp  # covered by the summary: never sent one by one
+    if report.held_back:
+        summary = held_back_summary(report.held_back, kept, run_id, now, max_per_device)
+        alerts[summary["alert_id"]] = summary
     for alert_id, pending in state["pending"].items():
         record = pending["record"]
         if alert_id not in alerts and _rank(record["severity"]) >= _rank(settings.alert_min_severity):
             alerts[alert_id] = record
     report.attempted = list(alerts.values())
     if not alerts:
+        if report.held_back:
+            _save_state(state_storage, uri, state)
         return report
 
     sinks = _configured_sinks(settings)
@@ -166,7 +195,6 @@ def send_alerts(
             delivered_to[alert_id].add(sink.name)
 
     configured = {sink.name for sink in sinks}
-    stamp = _iso(now)
     for alert_id, record in alerts.items():
         if configured <= delivered_to[alert_id]:
             state["alerted"][alert_id] = stamp
@@ -254,6 +282,57 @@ def gate_failures(gate: Any) -> list[dict]:
 
 
 # ---- Records in, records out -----------------------------------------------------------------------------
+def rate_limited(
+    records: Iterable[dict[str, Any]], max_per_device: int
+) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """The anomaly alert records to send (at most ``max_per_device`` per device: the most severe, then the
+    earliest) and, per device, the ids of those held back. Other kinds of record are all kept."""
+    by_device: dict[str, list[dict[str, Any]]] = {}
+    kept: list[dict[str, Any]] = []
+    for record in records:
+        if record["kind"] != "anomaly":
+            kept.append(record)
+            continue
+        by_device.setdefault(str(record["details"].get("device_id")), []).append(record)
+    held: dict[str, list[str]] = {}
+    for device_id, group in by_device.items():
+        group.sort(key=lambda r: (-_rank(r["severity"]), str(r["details"].get("started_at")), r["alert_id"]))
+        kept += group[:max_per_device]
+        if len(group) > max_per_device:
+            held[device_id] = [r["alert_id"] for r in group[max_per_device:]]
+    return kept, held
+
+
+def held_back_summary(
+    held_back: dict[str, list[str]], sent: list[dict[str, Any]], run_id: str, now: datetime, max_per_device: int
+) -> dict[str, Any]:
+    """The one alert of a call that says how many anomaly alerts the rate limit held back, and whose."""
+    total = sum(len(ids) for ids in held_back.values())
+    sent_anomalies = sum(1 for r in sent if r["kind"] == "anomaly")
+    worst = sorted(held_back.items(), key=lambda item: (-len(item[1]), item[0]))
+    shown = ", ".join(f"{device_id} {len(ids)}" for device_id, ids in worst[:10])
+    more = f" and {len(worst) - 10} more device(s)" if len(worst) > 10 else ""
+    return {
+        "alert_id": f"summary:{run_id}",
+        "kind": "anomaly_summary",
+        "severity": "warning",
+        "subject": f"[warning] {total} anomaly alert(s) held back on {len(held_back)} device(s)",
+        "message": (
+            f"run {run_id}: {sent_anomalies} anomaly alert(s) sent, {total} more held back by the rate limit "
+            f"of {max_per_device} per device: {shown}{more}. "
+            f"Every anomaly is in {ANOMALIES_TABLE}."
+        ),
+        "run_id": run_id,
+        "created_at": _iso(now),
+        "details": {
+            "held_back": total,
+            "sent": sent_anomalies,
+            "held_back_by_device": {device_id: len(ids) for device_id, ids in worst},
+            "held_back_alert_ids": {device_id: ids for device_id, ids in worst},
+        },
+    }
+
+
 def anomaly_alerts(
     anomalies: Iterable[dict], min_severity: str, run_id: str, now: datetime
 ) -> tuple[list[dict[str, Any]], int]:

@@ -312,6 +312,53 @@ def test_a_new_anomaly_in_a_later_cycle_is_sent_alone(tmp_path, webhook):
     ]
 
 
+def first_history(devices: int, per_device: int) -> list[dict[str, Any]]:
+    """A new fleet's first history seen in one cycle: many critical windows on each of a few machines."""
+    rows = []
+    for d in range(1, devices + 1):
+        for k in range(per_device):
+            n = d * 1000 + k
+            rows.append(anomaly(n, device_id=f"mch-{d:05d}", started_at=STARTED + timedelta(minutes=k)))
+    rows[1]["severity"] = "warning"  # below the default alert_min_severity: not sent, not held back either
+    return rows
+
+
+def test_a_new_fleets_first_history_is_rate_limited_per_device_and_summarised(tmp_path, webhook):
+    receiver = webhook()
+    settings = settings_for(tmp_path, alert_webhook_url=receiver.url)
+
+    report = send_alerts(settings, "run-1", anomalies=first_history(devices=3, per_device=40), max_per_device=3)
+
+    lines = alert_lines(settings)
+    sent = [line for line in lines if line["kind"] == "anomaly"]
+    (summary,) = [line for line in lines if line["kind"] == "anomaly_summary"]
+    assert len(sent) == 9  # three per device: the earliest critical ones
+    assert {line["details"]["device_id"] for line in sent} == {"mch-00001", "mch-00002", "mch-00003"}
+    assert [line["details"]["started_at"] for line in sent if line["details"]["device_id"] == "mch-00001"] == [
+        "2026-03-01T10:03:20Z",
+        "2026-03-01T10:05:20Z",
+        "2026-03-01T10:06:20Z",
+    ]
+    assert summary["details"]["held_back"] == 110  # 3 x 40, less 9 sent and 1 below severity
+    assert summary["details"]["held_back_by_device"] == {"mch-00002": 37, "mch-00003": 37, "mch-00001": 36}
+    assert "110 more held back by the rate limit of 3 per device" in summary["message"]
+    assert sum(len(ids) for ids in report.held_back.values()) == 110
+    assert "110 held back by the per-device rate limit (3 device(s), summarised)" in report.summary()
+    assert [len(body["alerts"]) for body in receiver.accepted] == [10]  # one POST: nine alerts and the summary
+
+
+def test_alerts_held_back_are_not_sent_by_a_later_cycle(tmp_path):
+    settings = settings_for(tmp_path)
+    history = first_history(devices=2, per_device=10)
+    send_alerts(settings, "run-1", anomalies=history, max_per_device=2)
+
+    later = send_alerts(settings, "run-2", anomalies=history + [anomaly(7)], max_per_device=2)
+
+    assert later.alerted == [f"anomaly:{7:032x}"]
+    assert later.held_back == {}
+    assert len(alert_lines(settings)) == 4 + 1 + 1  # run 1: four alerts and the summary; run 2: one
+
+
 def test_the_state_lives_under_the_lake_and_remembers_every_alerted_id(tmp_path):
     settings = settings_for(tmp_path)
 
