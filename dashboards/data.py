@@ -25,17 +25,18 @@ import duckdb
 import pandas as pd
 
 from dashboards.snapshot import RefreshResult, WarehouseSnapshot
+from lakehouse import warehouse
 from lakehouse.contract import DEVICE_TYPES, load_metric_limits
 from lakehouse.errors import LakehouseError
 from lakehouse.lake import Lake
 from lakehouse.ops import OPS_TABLES
 from lakehouse.storage import LocalStorage
 
-DEVICE_HEALTH = "gold.gold_device_health"
-ANOMALIES = "gold.gold_anomalies"
-HOURLY = "gold.gold_sensor_metrics_hourly"
-SILVER_READINGS = "silver.silver_readings"
-SILVER_REJECTED = "silver.silver_rejected_readings"
+DEVICE_HEALTH = warehouse.GOLD_DEVICE_HEALTH.relation
+ANOMALIES = warehouse.GOLD_ANOMALIES.relation
+HOURLY = warehouse.GOLD_HOURLY.relation
+SILVER_READINGS = warehouse.SILVER_READINGS.relation
+SILVER_REJECTED = warehouse.SILVER_REJECTED.relation
 
 # Worst first, for sorting the fleet table.
 HEALTH_ORDER = ("critical", "silent", "degraded", "healthy")

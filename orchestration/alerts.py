@@ -46,29 +46,15 @@ from urllib.parse import urlparse
 from lakehouse.config import ConfigError, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.storage import LocalStorage, S3Storage, Storage
+from lakehouse.warehouse import GOLD_ANOMALIES
 
 SEVERITIES = ("info", "warning", "critical")  # ascending
 # Gates speak of "error" (the gate fails) and "warning"; alerts of info / warning / critical.
 GATE_SEVERITY = {"error": "critical", "warning": "warning"}
 
-# The columns of gold.gold_anomalies (dbt_project/models/gold/_gold__models.yml), in the model's order.
-ANOMALY_COLUMNS = (
-    "anomaly_id",
-    "device_id",
-    "device_type",
-    "site_id",
-    "metric",
-    "anomaly_kind",
-    "started_at",
-    "ended_at",
-    "peak_value",
-    "score",
-    "severity",
-    "reading_count",
-    "last_ingested_at",
-    "event_date",
-)
-ANOMALIES_TABLE = "gold.gold_anomalies"
+# The anomaly columns as the model documents them (lakehouse/warehouse.py), in the model's order.
+ANOMALY_COLUMNS = GOLD_ANOMALIES.columns()
+ANOMALIES_TABLE = GOLD_ANOMALIES.relation
 
 STATE_FILE = "state.json"
 STATE_VERSION = 1

@@ -18,6 +18,7 @@ from typing import Any
 from lakehouse import ops
 from lakehouse.config import Settings
 from lakehouse.errors import GateFailed, StepFailed
+from lakehouse.warehouse import READING_TABLES
 
 Echo = Callable[[str], None]
 
@@ -253,13 +254,7 @@ class CycleSteps:
         return self._transform("gold")
 
 
-WAREHOUSE_TABLES = {
-    "silver_readings": "silver.silver_readings",
-    "silver_rejected_readings": "silver.silver_rejected_readings",
-    "gold_sensor_metrics_hourly": "gold.gold_sensor_metrics_hourly",
-    "gold_anomalies": "gold.gold_anomalies",
-    "gold_device_health": "gold.gold_device_health",
-}
+WAREHOUSE_TABLES = {table.name: table.relation for table in READING_TABLES}
 
 
 def layer_counts(settings: Settings) -> dict[str, int]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from lakehouse import ops
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
+from lakehouse.warehouse import GOLD_ANOMALIES, GOLD_DEVICE_HEALTH, GOLD_HOURLY, SILVER_READINGS, SILVER_REJECTED
 
 
 @dataclass
@@ -48,11 +49,11 @@ def _parquet_status(con, layer: str, uri: str, time_column: str | None, written_
 
 
 _TABLES = (
-    ("silver", "silver.silver_readings", "event_at", "event_date"),
-    ("silver", "silver.silver_rejected_readings", None, None),
-    ("gold", "gold.gold_sensor_metrics_hourly", "hour_at", "hour_at"),
-    ("gold", "gold.gold_anomalies", "ended_at", None),
-    ("gold", "gold.gold_device_health", "last_seen_at", None),
+    ("silver", SILVER_READINGS.relation, "event_at", "event_date"),
+    ("silver", SILVER_REJECTED.relation, None, None),
+    ("gold", GOLD_HOURLY.relation, "hour_at", "hour_at"),
+    ("gold", GOLD_ANOMALIES.relation, "ended_at", None),
+    ("gold", GOLD_DEVICE_HEALTH.relation, "last_seen_at", None),
 )
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashboards import PAGES
+from lakehouse import warehouse
 from lakehouse.contract import load_metric_limits
 from lakehouse.errors import LakehouseError
 
@@ -68,23 +69,23 @@ def _limit_expression(kind: str) -> str:
 TABLES: tuple[Table, ...] = (
     Table(
         "hourly",
-        "gold",
-        "gold_sensor_metrics_hourly",
+        warehouse.GOLD_HOURLY.schema,
+        warehouse.GOLD_HOURLY.name,
         "Sensor metrics per hour",
         (*_DEVICE, ("metric", STRING), ("hour_at", DATETIME), *_STATS, ("event_date", DATETIME)),
         (("alert_min", _limit_expression("alert_min")), ("alert_max", _limit_expression("alert_max"))),
     ),
     Table(
         "daily",
-        "gold",
-        "gold_sensor_metrics_daily",
+        warehouse.GOLD_DAILY.schema,
+        warehouse.GOLD_DAILY.name,
         "Sensor metrics per day",
         (*_DEVICE, ("metric", STRING), *_STATS, ("event_date", DATETIME)),
     ),
     Table(
         "anomalies",
-        "gold",
-        "gold_anomalies",
+        warehouse.GOLD_ANOMALIES.schema,
+        warehouse.GOLD_ANOMALIES.name,
         "Anomaly windows",
         (
             ("anomaly_id", STRING),
@@ -103,8 +104,8 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "health",
-        "gold",
-        "gold_device_health",
+        warehouse.GOLD_DEVICE_HEALTH.schema,
+        warehouse.GOLD_DEVICE_HEALTH.name,
         "Device health",
         (
             *_DEVICE,
@@ -121,8 +122,8 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "rejections",
-        "silver",
-        "silver_rejected_readings",
+        warehouse.SILVER_REJECTED.schema,
+        warehouse.SILVER_REJECTED.name,
         "Rejected readings",
         (
             *_DEVICE,
