@@ -72,7 +72,7 @@ def _quoted(column: str) -> str:
 
 def readings_sql(
     table: str,
-    ranges: list[tuple[str, str]],
+    partitions: list[str],
     batch_ids: list[int] | None,
     event_date_kind: str,
     columns: list[str],
@@ -80,13 +80,13 @@ def readings_sql(
 ) -> str:
     """The bronze rows of an increment, with the derived columns the readings suite checks (DuckDB, Trino).
 
-    ``ranges``: the increment's event-date partitions as (first, last) ranges; ``event_date_kind``: the
-    partition column's SQL type (``date`` on a Glue table that types it, text otherwise). ``columns``: the
-    table's columns; a contract column it lacks gets the type ``(missing)`` and leaves out the checks that
-    read it, for the suite to report. ``regexp_like``: the engine's name for a regex match (Trino's
-    ``regexp_like`` is DuckDB's ``regexp_matches``). Type checks read ``typeof`` (DuckDB and Trino both have it): GX
-    cannot reflect the column types of a query on DuckDB (its ``table.column_types`` metric yields no
-    ``type`` there).
+    ``partitions``: the increment's event-date partitions (folder values, so not always dates: a row
+    without an event time lands in ``event_date=NaT``); ``event_date_kind``: the partition column's SQL
+    type (``date`` on a Glue table that types it, text otherwise). ``columns``: the table's columns; a
+    contract column it lacks gets the type ``(missing)`` and leaves out the checks that read it, for the
+    suite to report. ``regexp_like``: the engine's name for a regex match (Trino's ``regexp_like`` is
+    DuckDB's ``regexp_matches``). Type checks read ``typeof`` (DuckDB and Trino both have it): GX cannot
+    reflect the column types of a query on DuckDB (its ``table.column_types`` metric yields no ``type``).
     """
     present = set(columns)
     literal = (lambda d: f"date '{d}'") if event_date_kind == "date" else (lambda d: f"'{d}'")
@@ -104,8 +104,7 @@ def readings_sql(
     if "device_id" in present:
         pattern = DEVICE_ID_PATTERN.replace("'", "''")
         derived.append(f"case when not {regexp_like}(device_id, '{pattern}') then device_id end as {BAD_DEVICE_ID}")
-    where = " or ".join(f"event_date between {literal(first)} and {literal(last)}" for first, last in ranges)
-    where = f"({where or 'false'})"
+    where = f"event_date in ({', '.join(literal(p) for p in partitions)})" if partitions else "false"
     if batch_ids is not None:
         where += f" and {_quoted('_batch_id')} in ({', '.join(str(b) for b in batch_ids) or 'null'})"
     return f"select *, {', '.join(derived)} from {table} where {where}"

@@ -233,9 +233,7 @@ class _BronzeGate(_Gate):
                     f"matched to batches; gate it with --partition instead of --batch"
                 )
             kind = wh.column_type(BRONZE_READINGS, "event_date") if columns else "varchar"
-            sql = bronze.readings_sql(
-                wh.table(BRONZE_READINGS), date_ranges(dates), batch_ids, kind, columns, wh.regexp_like
-            )
+            sql = bronze.readings_sql(wh.table(BRONZE_READINGS), dates, batch_ids, kind, columns, wh.regexp_like)
             rows_read = self.validate(wh, readings.name, sql, _label(dates)) if columns else 0
 
             summary = bronze.Increment(
