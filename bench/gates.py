@@ -68,7 +68,8 @@ def history_sql(devices: int, readings: int, days: int) -> str:
                as _ingested_at, 'landing/readings/history.json' as _source_file, cast(0 as bigint) as _batch_id,
                cast(1 as integer) as _schema_version
         from (
-            select devices.*, i, timestamp '{start:%Y-%m-%d %H:%M:%S}' + to_microseconds(cast(i * {step_s} * 1e6 as bigint))
+            select devices.*, i,
+                   timestamp '{start:%Y-%m-%d %H:%M:%S}' + to_microseconds(cast(i * {step_s} * 1e6 as bigint))
                    as event_time
             from {transform.devices_table(devices)}, range({per_device}) as r(i)
         )
@@ -122,7 +123,7 @@ def layer_seconds(phase: transform.Phase) -> dict[str, float]:
 
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, sys.argv[1])
 import great_expectations  # imported before the clock starts (about 10 s of CPU once per process)
 from expectations.runner import run_gate
@@ -130,8 +131,10 @@ from lakehouse.config import Settings
 
 began = time.perf_counter()
 result = run_gate(Settings(lake=sys.argv[2]), sys.argv[3], run_id="bench-" + sys.argv[3], **json.loads(sys.argv[4]))
-print(json.dumps({"seconds": time.perf_counter() - began, "rows": result.rows, "success": result.success,
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+seconds = time.perf_counter() - began
+# VmHWM, not ru_maxrss: Linux carries the parent's max RSS (dbt ran there) into a child's ru_maxrss.
+peak_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"seconds": seconds, "rows": result.rows, "success": result.success, "peak_mib": peak_kib / 1024}))
 """
 
 
@@ -184,16 +187,21 @@ def main(argv: list[str] | None = None) -> int:
                     "success": False,
                     "peak_mib": float("nan"),
                 }
+                print(
+                    f"  {case:<11} gate {layer:<6} {ours['rows']:>11,} rows {ours['seconds']:7.1f} s, "
+                    f"{ours['peak_mib']:,.0f} MiB; its build {builds[layer]:.1f} s; load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
                 base = None
                 if worktree and layer in args.baseline_layers.split(","):
                     base = gate_in_child(worktree, lake, layer, scopes[layer])
+                    if base:
+                        print(
+                            f"  {case:<11} gate {layer:<6} baseline {args.baseline}: {base['seconds']:7.1f} s, "
+                            f"{base['peak_mib']:,.0f} MiB; load {os.getloadavg()[0]:.1f}",
+                            flush=True,
+                        )
                 table.append((case, layer, ours, builds[layer], base))
-                print(
-                    f"  {case:<11} gate {layer:<6} {ours['rows']:>11,} rows {ours['seconds']:7.1f} s, "
-                    f"{ours['peak_mib']:,.0f} MiB; its build {builds[layer]:.1f} s"
-                    + (f"; baseline {base['seconds']:.1f} s, {base['peak_mib']:,.0f} MiB" if base else "")
-                    + f"; load {os.getloadavg()[0]:.1f}"
-                )
     finally:
         if worktree:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], check=False)
