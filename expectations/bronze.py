@@ -2,7 +2,7 @@
 
 Two suites:
 
-- ``bronze__readings``, validated one event-date partition at a time: the contract's columns with their
+- ``bronze__readings``, validated over the whole increment in one batch: the contract's columns with their
   types, required fields and bronze metadata not null, ``device_id`` matching the contract's pattern,
   known device types and schema versions, rows in the partition of their own event date, event times not
   further than ``Settings.future_tolerance_s`` ahead of their ingestion.
@@ -19,14 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import great_expectations.expectations as gxe
-import pandas as pd
 
 from expectations.config import GateConfig
 from expectations.suites import SuiteSpec
 from lakehouse.config import Settings
 from lakehouse.contract import (
     BRONZE_METADATA_COLUMNS,
-    BRONZE_PARTITION_COLUMN,
     DEVICE_ID_PATTERN,
     DEVICE_TYPES,
     FIELDS,
@@ -37,14 +35,14 @@ from lakehouse.contract import (
 READINGS_SUITE = "bronze__readings"
 INCREMENT_SUITE = "bronze__increment"
 
-# Pandas dtypes a column of each contract type may have after reading Parquet. Strings are Python str
-# values (checked value by value); timestamps are timezone-naive UTC, as the contract stores them.
-PANDAS_TYPES = {
-    "string": ["str"],
-    "long": ["int64"],
-    "double": ["float64"],
-    "timestamp": ["datetime64[us]", "datetime64[ns]"],
-    "int": ["int32", "int64"],
+# The type names a column of each contract type may have, as DuckDB's and Trino's ``typeof`` spell them
+# (lower-cased). Timestamps are timezone-naive UTC, as the contract stores them (Trino adds a precision).
+SQL_TYPES = {
+    "string": ["varchar"],
+    "long": ["bigint"],
+    "double": ["double"],
+    "timestamp": ["timestamp", "timestamp(3)", "timestamp(6)"],
+    "int": ["integer"],
 }
 METADATA_TYPES = {
     "_rescued_data": "string",
@@ -53,63 +51,67 @@ METADATA_TYPES = {
     "_batch_id": "long",
     "_schema_version": "int",
 }
+MISSING_TYPE = "(missing)"  # the type column of a column the table lacks
 
-# Columns prepare_readings() adds for the checks that compare two values.
+# Derived columns the SQL adds for the checks that compare two values or need a function GX lacks here.
 OUTSIDE_PARTITION = "chk_event_time_outside_partition"  # event_time, where its day is not the partition's
 EVENT_LEAD_S = "chk_event_lead_s"  # seconds event_time lies ahead of _ingested_at (negative: behind)
+BAD_DEVICE_ID = "chk_device_id_not_matching_pattern"  # device_id, where it does not match the pattern
 
 READINGS_SAMPLE_COLUMNS = ("device_id", "event_time", "seq", "_batch_id", "_source_file")
 
 
-def prepare_readings(frame: pd.DataFrame, partition: str) -> pd.DataFrame:
-    """Add the derived columns the readings suite checks; the frame is one event-date partition."""
-    event_time = _naive(frame["event_time"]) if "event_time" in frame else None
-    ingested_at = _naive(frame["_ingested_at"]) if "_ingested_at" in frame else None
-    frame[BRONZE_PARTITION_COLUMN] = partition
-    if event_time is not None:
-        frame[OUTSIDE_PARTITION] = event_time.where(event_time.dt.floor("D") != pd.Timestamp(partition))
-        if ingested_at is not None:
-            frame[EVENT_LEAD_S] = (event_time - ingested_at).dt.total_seconds()
-    return frame
+def type_column(column: str) -> str:
+    """The derived column holding a column's SQL type name (``typeof``), lower-cased."""
+    return f"chk_{column.lstrip('_')}__type"
 
 
-def _naive(column: pd.Series) -> pd.Series:
-    """A timestamp column as naive UTC for arithmetic (the type check still reports a tz-aware column)."""
-    if not pd.api.types.is_datetime64_any_dtype(column):
-        return pd.to_datetime(column, errors="coerce", utc=True).dt.tz_localize(None)
-    if getattr(column.dt, "tz", None) is not None:
-        return column.dt.tz_convert("UTC").dt.tz_localize(None)
-    return column
+def _quoted(column: str) -> str:
+    return f'"{column}"'  # metadata columns start with "_", which Athena wants double-quoted
 
 
-# The same contract types as SQLAlchemy type names, for GX's SQL engine (Athena through pyathena).
-SQL_TYPES = {
-    "string": ["String", "VARCHAR"],
-    "long": ["BIGINT", "BigInteger"],
-    "double": ["DOUBLE", "Float"],
-    "timestamp": ["TIMESTAMP", "DateTime"],
-    "int": ["INTEGER", "Integer"],
-}
+def readings_sql(
+    table: str,
+    partitions: list[str],
+    batch_ids: list[int] | None,
+    event_date_kind: str,
+    columns: list[str],
+    regexp_like: str = "regexp_like",
+) -> str:
+    """The bronze rows of an increment, with the derived columns the readings suite checks (DuckDB, Trino).
 
-
-def readings_sql(table: str, partition: str, batch_ids: list[int] | None, event_date_literal: str) -> str:
-    """The SQL twin of ``prepare_readings`` for a bronze table in a SQL engine (Athena's Glue table).
-
-    ``event_date_literal`` is the partition value as the table types it (``date '2026-03-01'`` or
-    ``'2026-03-01'``). Metadata columns start with "_", which Athena wants double-quoted.
+    ``partitions``: the increment's event-date partitions (folder values, so not always dates: a row
+    without an event time lands in ``event_date=NaT``); ``event_date_kind``: the partition column's SQL
+    type (``date`` on a Glue table that types it, text otherwise). ``columns``: the table's columns; a
+    contract column it lacks gets the type ``(missing)`` and leaves out the checks that read it, for the
+    suite to report. ``regexp_like``: the engine's name for a regex match (Trino's ``regexp_like`` is
+    DuckDB's ``regexp_matches``). Type checks read ``typeof`` (DuckDB and Trino both have it): GX cannot
+    reflect the column types of a query on DuckDB (its ``table.column_types`` metric yields no ``type``).
     """
-    batches = f' and "_batch_id" in ({", ".join(str(b) for b in batch_ids) or "null"})' if batch_ids is not None else ""
-    return (
-        f"select *, case when cast(event_time as date) <> date '{partition}' then event_time end "
-        f"as {OUTSIDE_PARTITION}, "
-        f"date_diff('second', \"_ingested_at\", event_time) as {EVENT_LEAD_S} "
-        f"from {table} where event_date = {event_date_literal}{batches}"
-    )
+    present = set(columns)
+    literal = (lambda d: f"date '{d}'") if event_date_kind == "date" else (lambda d: f"'{d}'")
+    derived = []
+    for name in [f.name for f in FIELDS] + list(METADATA_TYPES):
+        kind = f"lower(typeof({_quoted(name)}))" if name in present else f"'{MISSING_TYPE}'"
+        derived.append(f"{kind} as {type_column(name)}")
+    if "event_time" in present:
+        derived.append(
+            f"case when cast(cast(event_time as date) as varchar) <> cast(event_date as varchar) then event_time end "
+            f"as {OUTSIDE_PARTITION}"
+        )
+        if "_ingested_at" in present:
+            derived.append(f"date_diff('second', {_quoted('_ingested_at')}, event_time) as {EVENT_LEAD_S}")
+    if "device_id" in present:
+        pattern = DEVICE_ID_PATTERN.replace("'", "''")
+        derived.append(f"case when not {regexp_like}(device_id, '{pattern}') then device_id end as {BAD_DEVICE_ID}")
+    where = f"event_date in ({', '.join(literal(p) for p in partitions)})" if partitions else "false"
+    if batch_ids is not None:
+        where += f" and {_quoted('_batch_id')} in ({', '.join(str(b) for b in batch_ids) or 'null'})"
+    return f"select *, {', '.join(derived)} from {table} where {where}"
 
 
-def readings_suite(config: GateConfig, settings: Settings, engine: str = "pandas") -> SuiteSpec:
-    """``engine``: "pandas" (local Parquet) or "sql" (Athena), which name the column types differently."""
-    types = {"pandas": PANDAS_TYPES, "sql": SQL_TYPES}[engine]
+def readings_suite(config: GateConfig, settings: Settings) -> SuiteSpec:
+    types = SQL_TYPES
     spec = SuiteSpec(READINGS_SUITE, config, READINGS_SAMPLE_COLUMNS)
     columns = [f.name for f in FIELDS] + list(BRONZE_METADATA_COLUMNS)
     spec.add(
@@ -124,19 +126,21 @@ def readings_suite(config: GateConfig, settings: Settings, engine: str = "pandas
         spec.add(
             "column_types",
             f"{f.name}_has_type_{f.type}",
-            gxe.ExpectColumnValuesToBeInTypeList,
+            gxe.ExpectColumnValuesToBeInSet,
             f"{f.name} has the contract type {f.type}.",
-            column=f.name,
-            type_list=types[f.type],
+            column=type_column(f.name),
+            value_set=types[f.type],
+            column_label=f"type of {f.name}",
         )
     for name, kind in METADATA_TYPES.items():
         spec.add(
             "column_types",
             f"{name}_has_type_{kind}",
-            gxe.ExpectColumnValuesToBeInTypeList,
+            gxe.ExpectColumnValuesToBeInSet,
             f"Bronze metadata column {name} has type {kind}.",
-            column=name,
-            type_list=types[kind],
+            column=type_column(name),
+            value_set=types[kind],
+            column_label=f"type of {name}",
         )
     for name in REQUIRED_FIELDS:
         spec.add(
@@ -157,10 +161,11 @@ def readings_suite(config: GateConfig, settings: Settings, engine: str = "pandas
     spec.add(
         "device_id_pattern",
         "device_id_matches_pattern",
-        gxe.ExpectColumnValuesToMatchRegex,
-        f"device_id matches the contract's pattern {DEVICE_ID_PATTERN}.",
-        column="device_id",
-        regex=DEVICE_ID_PATTERN,
+        gxe.ExpectColumnValuesToBeNull,
+        f"device_id matches the contract's pattern {DEVICE_ID_PATTERN} (the check column holds device_id where "
+        f"it does not; GX has no regex for DuckDB, so the SQL applies it with regexp_like).",
+        column=BAD_DEVICE_ID,
+        column_label="device_id, where not matching the pattern",
     )
     spec.add(
         "device_type_known",
@@ -217,18 +222,20 @@ class Increment:
         return self.quarantine_rows / self.lines if self.lines else None
 
 
-def increment_frame(increment: Increment) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "scope": [increment.scope],
-            "batches": [",".join(str(b) for b in increment.batch_ids)],
-            "lines": [increment.lines],
-            "quarantine_rows": [increment.quarantine_rows],
-            "quarantine_share": [increment.quarantine_share],
-            "manifest_bronze_rows": pd.array([increment.manifest_bronze_rows], dtype="Int64"),
-            "bronze_rows_read": [increment.bronze_rows_read],
-        }
-    ).astype({"quarantine_share": "float64"})
+def increment_sql(increment: Increment) -> str:
+    """The increment's one summary row as a SELECT of literals (no table), for the same SQL datasource."""
+
+    def number(value: float | int | None, kind: str) -> str:
+        return f"cast({'null' if value is None else repr(value)} as {kind})"
+
+    batches = ",".join(str(b) for b in increment.batch_ids)
+    return (
+        f"select '{increment.scope}' as scope, '{batches}' as batches, {number(increment.lines, 'bigint')} as lines, "
+        f"{number(increment.quarantine_rows, 'bigint')} as quarantine_rows, "
+        f"{number(increment.quarantine_share, 'double')} as quarantine_share, "
+        f"{number(increment.manifest_bronze_rows, 'bigint')} as manifest_bronze_rows, "
+        f"{number(increment.bronze_rows_read, 'bigint')} as bronze_rows_read"
+    )
 
 
 def increment_suite(config: GateConfig, settings: Settings) -> SuiteSpec:

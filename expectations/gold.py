@@ -1,4 +1,5 @@
-"""Gold gate: the hourly metrics and the anomalies of the increment's event dates, and device health.
+"""Gold gate: the hourly metrics and the anomalies of the increment's event dates (in one batch each), and
+device health.
 
 ``gold__sensor_metrics_hourly``: key unique and complete, min <= p50 <= p95 <= max and min <= avg <= max
 (after rounding to ``order_decimals``, so float rounding of an average does not count), stddev >= 0,
@@ -19,6 +20,7 @@ from datetime import date, timedelta
 import great_expectations.expectations as gxe
 
 from expectations.config import GateConfig
+from expectations.silver import increment_filter
 from expectations.suites import UNREGISTERED_DEVICE, SuiteSpec, with_registry
 from lakehouse.contract import DEVICE_TYPES, METRICS
 
@@ -96,21 +98,21 @@ HEALTH_SAMPLE_COLUMNS = ("device_id", "health_status")
 
 
 def hourly_sql(
-    gold_table: str, silver_table: str, partition: str | None, decimals: int, gold_columns: list[str]
+    gold_table: str,
+    silver_table: str,
+    ranges: list[tuple[str, str]] | None,
+    decimals: int,
+    gold_columns: list[str],
 ) -> str:
-    """One day of hourly metrics, full-outer-joined with silver's counts for the same device, metric, hour.
+    """The hourly metrics of the event-date ``ranges`` (first, last; None: all), full-outer-joined with
+    silver's counts for the same device, metric and hour; rows whose hour_at is null are always included.
 
     A silver hour that gold lacks appears with null gold columns (and fails ``counts_match_silver``).
-    ``partition`` None: the rows whose hour_at is null (no day holds them). ``gold_columns``: the columns
-    the gold table has; a documented column it lacks is left out of the frame, for the suite to report.
-    Portable SQL: runs on DuckDB and Athena (Trino).
+    ``gold_columns``: the columns the gold table has; a documented column it lacks is left out of the
+    frame, for the suite to report. Portable SQL: runs on DuckDB and Athena (Trino).
     """
-    if partition is None:
-        gold_filter, silver_filter = "hour_at is null", "false"
-    else:
-        start, end = day_bounds(partition)
-        gold_filter = f"hour_at >= timestamp '{start}' and hour_at < timestamp '{end}'"
-        silver_filter = f"event_date = date '{partition}'"
+    gold_filter = time_filter("hour_at", ranges)
+    silver_filter = increment_filter(ranges, undated=False)
     silver_counts = "\n    union all\n".join(
         f"    select device_id, device_type, site_id, '{m}' as metric, date_trunc('hour', event_at) as hour_at,\n"
         f"      count(*) as n\n"
@@ -151,12 +153,20 @@ full outer join (
 """
 
 
-def anomalies_sql(table: str, partition: str | None) -> str:
-    """One day of anomaly windows by started_at (None: the windows without a started_at)."""
-    if partition is None:
-        return f"select * from {table} where started_at is null"
-    start, end = day_bounds(partition)
-    return f"select * from {table} where started_at >= timestamp '{start}' and started_at < timestamp '{end}'"
+def anomalies_sql(table: str, ranges: list[tuple[str, str]] | None) -> str:
+    """The anomaly windows that started on the event-date ``ranges`` (None: all), and those without a start."""
+    return f"select * from {table} where {time_filter('started_at', ranges)}"
+
+
+def time_filter(column: str, ranges: list[tuple[str, str]] | None) -> str:
+    """Rows whose timestamp ``column`` falls on the event-date ranges, or is null; None: every row."""
+    if ranges is None:
+        return "true"
+    inside = " or ".join(
+        f"({column} >= timestamp '{day_bounds(first)[0]}' and {column} < timestamp '{day_bounds(last)[1]}')"
+        for first, last in ranges
+    )
+    return f"({inside or 'false'} or {column} is null)"
 
 
 def day_bounds(partition: str) -> tuple[str, str]:

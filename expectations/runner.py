@@ -1,8 +1,9 @@
 """``run_gate``: validate what a cycle wrote to one layer, record every outcome, never delete anything.
 
 The increment is the bronze batches of the cycle (``batch_ids``), or event dates (``partitions``), or the
-whole layer. Each event date is validated on its own (split further when it has more than
-``max_rows_per_frame`` rows), so memory stays bounded however large the layer grows.
+whole layer. Each suite is validated once, on one query over the whole increment, inside the warehouse
+(DuckDB locally, Athena on AWS; ``expectations/warehouse.py``): no row is pulled into Python, and the cost
+grows with the increment's rows, not with the number of its event dates.
 """
 
 from __future__ import annotations
@@ -17,13 +18,7 @@ from typing import TYPE_CHECKING, Any
 from expectations import bronze, gold, silver, stedi
 from expectations.config import GateConfig, load_gate_config
 from expectations.result import LAYERS, ExpectationOutcome, GateResult, Layer
-from expectations.sources import (
-    check_partition,
-    event_slices,
-    open_warehouse,
-    read_manifests,
-    slice_condition,
-)
+from expectations.sources import check_partition, date_ranges, read_manifests
 from lakehouse import ops
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
@@ -31,10 +26,7 @@ from lakehouse.errors import LakehouseError
 if TYPE_CHECKING:
     from expectations.athena import AthenaTarget
 
-# The largest frame handed to GX at once; a partition with more rows is validated in slices.
-MAX_ROWS_PER_FRAME = 500_000
-
-BRONZE_READINGS = "bronze.readings"  # the Glue table over bronze (Athena only; locally bronze is Parquet)
+BRONZE_READINGS = "bronze.readings"  # locally a view over the increment's Parquet files; on Athena a Glue table
 SILVER_READINGS = "silver.silver_readings"
 SILVER_REJECTED = "silver.silver_rejected_readings"
 GOLD_HOURLY = "gold.gold_sensor_metrics_hourly"
@@ -50,15 +42,13 @@ def run_gate(
     batch_ids: list[int] | None = None,
     partitions: list[str] | None = None,
     docs: bool = False,
-    max_rows_per_frame: int = MAX_ROWS_PER_FRAME,
     athena: AthenaTarget | None = None,
 ) -> GateResult:
     """Validate one layer's increment; the result says whether an error-severity expectation failed.
 
     Raises ``LakehouseError`` only for input it cannot validate (a missing table, partition or manifest);
-    failed expectations are in the result, for the caller to act on. ``max_rows_per_frame`` bounds the
-    rows GX holds at once (a larger partition is validated in slices). ``athena``: validate the Glue
-    tables through Athena instead of the local warehouse and Parquet (see ``expectations/athena.py``).
+    failed expectations are in the result, for the caller to act on. ``athena``: validate the Glue tables
+    through Athena instead of the local warehouse and Parquet (see ``expectations/athena.py``).
     """
     if layer not in LAYERS:
         raise LakehouseError(f"unknown layer '{layer}'; gate one of {', '.join(LAYERS)}")
@@ -81,14 +71,13 @@ def run_gate(
     with quiet():
         engine = GateEngine(layer, run_id, settings, docs)
         if athena is not None:
-            from expectations.athena import athena_datasource, open_athena
+            from expectations.athena import open_athena
 
-            engine.use_sql_datasource(athena_datasource(athena))
             warehouse = partial(open_athena, athena)
         else:
             warehouse = partial(_local_warehouse, settings)
         gate = {"bronze": _BronzeGate, "silver": _SilverGate, "gold": _GoldGate}[layer](
-            settings, config, engine, run_id, max_rows_per_frame, warehouse, athena is not None
+            settings, config, engine, run_id, warehouse, athena is not None
         )
         try:
             result = gate.run(batch_ids, partitions)
@@ -110,7 +99,6 @@ class _Gate:
         config: GateConfig,
         engine,
         run_id: str,
-        max_rows: int,
         warehouse: Callable[[], Any],
         on_athena: bool,
     ) -> None:
@@ -120,7 +108,6 @@ class _Gate:
         self.config = config
         self.engine = engine
         self.run_id = run_id
-        self.max_rows = max_rows
         self.outcomes: list[ExpectationOutcome] = []
         self.rows = 0
         self.notes: list[str] = []
@@ -132,27 +119,30 @@ class _Gate:
 
     def validate(
         self,
+        wh,
         suite: str,
-        frame,
+        query: str,
         partition: str | None,
         parameters: dict | None = None,
         observed: dict[str, Any] | None = None,
         count_rows: bool = True,
-    ) -> None:
-        outcomes = self.engine.validate(suite, frame, partition, parameters)
-        self.add_outcomes(outcomes, rows=len(frame) if count_rows else 0, observed=observed)
-
-    def add_outcomes(
-        self, outcomes: list[ExpectationOutcome], rows: int, observed: dict[str, Any] | None = None
-    ) -> None:
-        self.rows += rows
+        rows: int | None = None,
+    ) -> int:
+        """Validate one suite on the increment ``query`` in the warehouse; returns its rows (0: not validated,
+        an empty increment has nothing to check)."""
+        if rows is None:
+            rows = int(wh.scalar(f"select count(*) from ({query}) as increment_"))
+        if not rows:
+            return 0
+        outcomes = self.engine.validate(suite, query, partition, rows, parameters)
+        self.rows += rows if count_rows else 0
         for outcome in outcomes:
             if observed and outcome.expectation in observed:
                 outcome = _with_observed(outcome, observed[outcome.expectation])
             self.outcomes.append(outcome)
+        return rows
 
     def result(self, scope: str, partitions: list[str], batch_ids: list[int] | None) -> GateResult:
-        self.outcomes = _mostly_over_increment(self.outcomes, self.config)
         success = not any(not o.success and o.severity == "error" for o in self.outcomes)
         return GateResult(
             layer=self.layer,
@@ -179,34 +169,6 @@ class _Gate:
             and all(r.get(k) == v for k, v in match.items())
         ]
         return sorted(rows, key=lambda r: r.get("validated_at") or "")
-
-
-def _mostly_over_increment(outcomes: list[ExpectationOutcome], config: GateConfig) -> list[ExpectationOutcome]:
-    """Judge ``mostly`` rules on the whole increment, not frame by frame.
-
-    GX judges each frame (a partition or a slice of one) on its own; a clock-skewed reading alone in a
-    future date's partition would fail ``mostly = 0.99`` there. The share that matters is the increment's,
-    so the frames' counts are added up and every frame's outcome gets the increment's verdict.
-    """
-    from dataclasses import replace
-
-    totals: dict[tuple[str, str], list[int]] = {}
-    for o in outcomes:
-        if o.unexpected_count is None or config.rule(o.suite, o.rule).mostly >= 1.0:
-            continue
-        checked, unexpected = totals.setdefault((o.suite, o.expectation), [0, 0])
-        totals[(o.suite, o.expectation)] = [
-            checked + (o.element_count or 0) - (o.missing_count or 0),
-            unexpected + o.unexpected_count,
-        ]
-    combined = []
-    for o in outcomes:
-        if (o.suite, o.expectation) in totals:
-            checked, unexpected = totals[(o.suite, o.expectation)]
-            mostly = config.rule(o.suite, o.rule).mostly
-            o = replace(o, success=checked == 0 or (checked - unexpected) / checked >= mostly)
-        combined.append(o)
-    return combined
 
 
 def _with_observed(outcome: ExpectationOutcome, value: Any) -> ExpectationOutcome:
@@ -257,63 +219,63 @@ class _BronzeGate(_Gate):
                 f"quarantine share cannot be computed; bronze must be written by the bronze job (`lakehouse bronze`)"
             )
 
-        readings = bronze.readings_suite(self.config, self.settings, engine="sql" if self.on_athena else "pandas")
+        readings = bronze.readings_suite(self.config, self.settings)
         increment = bronze.increment_suite(self.config, self.settings)
         self.register(readings)
         self.register(increment)
 
-        if self.on_athena:
-            rows_read = self._validate_on_athena(readings.name, dates, batch_ids)
-        else:
-            rows_read = 0
-            for partition in dates:
-                for label, table in _labelled_chunks(files, partition, batch_ids, self.max_rows):
-                    frame = bronze.prepare_readings(table.to_pandas(), partition)
-                    rows_read += len(frame)
-                    self.validate(readings.name, frame, label)
-                    del frame, table
+        with self._bronze_warehouse(files, dates) as wh:
+            self.engine.use_warehouse(wh)
+            columns = wh.columns(BRONZE_READINGS)
+            if batch_ids is not None and columns and "_batch_id" not in columns:
+                raise LakehouseError(
+                    f"bronze under {lake.bronze_readings} has no _batch_id column, so its rows cannot be "
+                    f"matched to batches; gate it with --partition instead of --batch"
+                )
+            kind = wh.column_type(BRONZE_READINGS, "event_date") if columns else "varchar"
+            sql = bronze.readings_sql(wh.table(BRONZE_READINGS), dates, batch_ids, kind, columns, wh.regexp_like)
+            rows_read = self.validate(wh, readings.name, sql, _label(dates)) if columns else 0
 
-        summary = bronze.Increment(
-            scope=scope,
-            batch_ids=tuple(m.batch_id for m in sorted(chosen, key=lambda m: m.batch_id)),
-            partitions=tuple(dates),
-            lines=sum(m.lines for m in chosen),
-            quarantine_rows=sum(m.quarantine_rows for m in chosen),
-            manifest_bronze_rows=sum(m.bronze_rows for m in chosen) if scope != "partitions" else None,
-            bronze_rows_read=rows_read,
-        )
-        parameters = self._volume_bounds(scope, rows_read)
-        self.validate(
-            increment.name,
-            bronze.increment_frame(summary),
-            None,
-            parameters,
-            observed={
-                "row_volume_within_recent_range": rows_read,
-                "quarantine_share_below_threshold": summary.quarantine_share,
-                "bronze_rows_match_manifests": summary.manifest_bronze_rows,
-            },
-            count_rows=False,
-        )
+            summary = bronze.Increment(
+                scope=scope,
+                batch_ids=tuple(m.batch_id for m in sorted(chosen, key=lambda m: m.batch_id)),
+                partitions=tuple(dates),
+                lines=sum(m.lines for m in chosen),
+                quarantine_rows=sum(m.quarantine_rows for m in chosen),
+                manifest_bronze_rows=sum(m.bronze_rows for m in chosen) if scope != "partitions" else None,
+                bronze_rows_read=rows_read,
+            )
+            parameters = self._volume_bounds(scope, rows_read)
+            self.validate(
+                wh,
+                increment.name,
+                bronze.increment_sql(summary),
+                None,
+                parameters,
+                observed={
+                    "row_volume_within_recent_range": rows_read,
+                    "quarantine_share_below_threshold": summary.quarantine_share,
+                    "bronze_rows_match_manifests": summary.manifest_bronze_rows,
+                },
+                count_rows=False,
+                rows=1,
+            )
         return self.result(scope, dates, [m.batch_id for m in chosen] if scope == "batches" else batch_ids)
+
+    def _bronze_warehouse(self, files, dates: list[str]):
+        """Athena's Glue table, or locally an in-memory DuckDB over the Parquet files of the increment's dates."""
+        if self.on_athena:
+            return self.warehouse()
+        from expectations.warehouse import open_local_bronze, parquet_view
+
+        paths = [f for d in dates for f in files.files(d)]
+        view = parquet_view(paths, files.root, files.s3, "event_date") if paths else None
+        return open_local_bronze(view, files.uri)
 
     def _athena_partitions(self) -> list[str]:
         with self.warehouse() as wh:
             wh.require_table(BRONZE_READINGS, "(see orchestration.athena.athena_init)")
             return sorted(set(wh.dates(f"select distinct event_date from {wh.table(BRONZE_READINGS)}")))
-
-    def _validate_on_athena(self, suite: str, dates: list[str], batch_ids: list[int] | None) -> int:
-        from expectations.athena import event_date_literal
-
-        rows_read = 0
-        with self.warehouse() as wh:
-            table = wh.table(BRONZE_READINGS)
-            kind = wh.column_type(BRONZE_READINGS, "event_date")
-            for partition in dates:
-                sql = bronze.readings_sql(table, partition, batch_ids, event_date_literal(partition, kind))
-                rows_read += wh.scalar(f"select count(*) from ({sql}) as frame_")
-                wh.validate(self, suite, sql, partition)
-        return rows_read
 
     def _volume_bounds(self, scope: str, rows: int) -> dict[str, Any]:
         params = self.config.parameters
@@ -340,19 +302,10 @@ class _BronzeGate(_Gate):
         return {"volume_min_rows": low, "volume_max_rows": high}
 
 
-def _labelled_chunks(files, partition: str, batch_ids: list[int] | None, max_rows: int):
-    chunks = files.chunks(partition, batch_ids, max_rows)
-    first = next(chunks, None)
-    if first is None:
-        return
-    second = next(chunks, None)
-    if second is None:
-        yield partition, first
-        return
-    yield f"{partition} #1", first
-    yield f"{partition} #2", second
-    for n, chunk in enumerate(chunks, start=3):
-        yield f"{partition} #{n}", chunk
+def _label(dates: list[str]) -> str | None:
+    """The partition an outcome is recorded under: the event date of a one-date increment, else None (the
+    result's ``partitions`` lists the dates; sample rows show where a failure is)."""
+    return dates[0] if len(dates) == 1 else None
 
 
 def _has_stedi(wh) -> bool:
@@ -391,25 +344,14 @@ class _SilverGate(_Gate):
             self.register(readings)
             self.register(rejected)
             self.notes.append(f"lookback: {lookback.describe()}")
+            self.engine.use_warehouse(wh)
+            # Rows without an event date belong to no partition: every increment includes them.
+            ranges = date_ranges(dates) if partitions is not None else None
+            label = _label(dates)
             observed = {"new_reading_within_lookback": newest_batch}
-            for suite, table, build in (
-                (readings.name, readings_table, lambda t, p, c: silver.readings_sql(t, p, lookback, c)),
-                (rejected.name, rejected_table, silver.rejected_sql),
-            ):
-                undated = wh.scalar(f"select count(*) from {table} where event_date is null")
-                for partition in [*dates, *([None] if undated else [])]:
-                    if partition is None:
-                        wh.validate(self, suite, build(table, None, "true"), "no event_date", observed)
-                        continue
-                    where = silver.partition_filter(partition)
-                    rows = wh.scalar(f"select count(*) from {table} where {where}")
-                    if not rows:
-                        continue
-                    bounds = wh.slice_bounds(table, where, rows, self.max_rows) if wh.sliced else []
-                    slices = event_slices(partition, bounds)
-                    for label, lower, upper in slices:
-                        sql = build(table, partition, slice_condition("event_at", lower, upper))
-                        wh.validate(self, suite, sql, label, observed)
+            readings_sql = silver.readings_sql(readings_table, ranges, lookback)
+            self.validate(wh, readings.name, readings_sql, label, observed=observed)
+            self.validate(wh, rejected.name, silver.rejected_sql(rejected_table, ranges), label)
             self._stedi(wh)
         scope = "batches" if batch_ids is not None else "partitions" if partitions is not None else "all"
         return self.result(scope, dates, batch_ids)
@@ -421,7 +363,9 @@ class _SilverGate(_Gate):
             if not wh.columns(frame.view) or not wh.scalar(f"select count(*) from {wh.table(frame.view)}"):
                 continue
             self.register(stedi.SUITES[frame.suite](self.config))
-            wh.validate(self, frame.suite, frame.sql, None)
+            if self.engine.source is None:  # a lake of STEDI files only: no readings were validated first
+                self.engine.use_warehouse(wh)
+            self.validate(wh, frame.suite, frame.sql, None)
 
     def _choose(self, partitions: list[str] | None, present: list[str], where) -> list[str]:
         if partitions is None:
@@ -511,37 +455,31 @@ class _GoldGate(_Gate):
             for spec in (hourly, anomalies, health):
                 self.register(spec)
             hourly_columns = wh.columns(GOLD_HOURLY)
-            frames: list[tuple[str, str, Callable[[str | None], str]]] = [
-                (
-                    hourly.name,
-                    f"select count(*) from {hourly_table} where hour_at is null",
-                    lambda d: gold.hourly_sql(hourly_table, silver_table, d, decimals, hourly_columns),
-                ),
-                (
-                    anomalies.name,
-                    f"select count(*) from {anomalies_table} where started_at is null",
-                    lambda d: gold.anomalies_sql(anomalies_table, d),
-                ),
-            ]
-            for suite, count_undated, sql in frames:
-                undated = wh.scalar(count_undated)
-                for partition in [*dates, *([None] if undated else [])]:
-                    query = sql(partition)
-                    if wh.scalar(f"select count(*) from ({query}) as frame_"):
-                        wh.validate(self, suite, query, partition or "no date")
-            wh.validate(self, health.name, gold.health_sql(wh.table(GOLD_HEALTH)), None)
+            self.engine.use_warehouse(wh)
+            ranges = date_ranges(dates) if partitions is not None else None
+            label = _label(dates)
+            self.validate(
+                wh,
+                hourly.name,
+                gold.hourly_sql(hourly_table, silver_table, ranges, decimals, hourly_columns),
+                label,
+            )
+            self.validate(wh, anomalies.name, gold.anomalies_sql(anomalies_table, ranges), label)
+            self.validate(wh, health.name, gold.health_sql(wh.table(GOLD_HEALTH)), None)
         scope = "partitions" if partitions is not None else "all"
         return self.result(scope, dates, None)
 
 
 def _local_warehouse(settings: Settings):
+    from expectations.warehouse import open_local_warehouse
+
     lake = settings.lake_root
     if not lake.is_local:
         raise LakehouseError(
             f"the lake {lake.root} is on S3, where silver and gold are Athena tables, not a local DuckDB file: "
             f"gate them through Athena (run_gate(..., athena=AthenaTarget(...)), see expectations/README.md)"
         )
-    return open_warehouse(lake.warehouse)
+    return open_local_warehouse(lake.warehouse)
 
 
 def _span(dates: list[str]) -> str:

@@ -1,4 +1,4 @@
-"""Silver gate: ``silver.silver_readings`` and ``silver.silver_rejected_readings``, one event date at a time.
+"""Silver gate: ``silver.silver_readings`` and ``silver.silver_rejected_readings``, the increment in one batch.
 
 ``silver__readings``: the event key (device_id, event_at, seq) unique and complete; every metric inside
 the valid range of its device type (``metric_limits.csv``, through ``contract.load_metric_limits``);
@@ -71,13 +71,13 @@ def unreported_column(metric: str) -> str:
     return f"chk_{metric}__unreported"
 
 
-def readings_sql(table: str, partition: str | None, lookback: Lookback, condition: str = "true") -> str:
-    """One event date of silver readings (``condition`` narrows it to a slice), with derived columns;
-    ``partition`` None: the rows without an event_date.
+def readings_sql(table: str, ranges: list[tuple[str, str]] | None, lookback: Lookback) -> str:
+    """The silver readings of an increment, with derived columns: the rows of the event-date ``ranges``
+    (first, last) and those without an event_date; ``ranges`` None: the whole table.
 
     The per-device-type checks read derived columns (a metric split by device type) rather than GX row
-    conditions: the same SQL serves DuckDB and Athena, and pandas filters a frame once instead of once per
-    metric GX computes. Portable SQL (DuckDB and Trino).
+    conditions: GX computes each row condition as its own query, and these are aggregated in one. Portable
+    SQL (DuckDB and Trino).
     """
     derived = [
         f"case when cast(event_at as date) <> event_date then cast(event_date as varchar) end as {WRONG_EVENT_DATE}",
@@ -90,17 +90,23 @@ def readings_sql(table: str, partition: str | None, lookback: Lookback, conditio
     for metric in METRICS:
         reporting = ", ".join(f"'{t}'" for t in _reporting(metric))
         derived.append(f"case when device_type not in ({reporting}) then {metric} end as {unreported_column(metric)}")
-    return with_registry(
-        f"select *, {', '.join(derived)} from {table} where {partition_filter(partition)} and ({condition})"
+    return with_registry(f"select *, {', '.join(derived)} from {table} where {increment_filter(ranges)}")
+
+
+def rejected_sql(table: str, ranges: list[tuple[str, str]] | None) -> str:
+    return f"select * from {table} where {increment_filter(ranges)}"
+
+
+def increment_filter(ranges: list[tuple[str, str]] | None, undated: bool = True) -> str:
+    """The rows of the event-date ranges, plus (``undated``) those without a date, which no partition
+    holds; ranges None: every row."""
+    if ranges is None:
+        return "true"
+    inside = " or ".join(
+        f"event_date = date '{first}'" if first == last else f"event_date between date '{first}' and date '{last}'"
+        for first, last in ranges
     )
-
-
-def rejected_sql(table: str, partition: str | None, condition: str = "true") -> str:
-    return f"select * from {table} where {partition_filter(partition)} and ({condition})"
-
-
-def partition_filter(partition: str | None) -> str:
-    return "event_date is null" if partition is None else f"event_date = date '{partition}'"
+    return f"({inside or 'false'}{' or event_date is null' if undated else ''})"
 
 
 def _reporting(metric: str) -> list[str]:

@@ -62,6 +62,17 @@ class SuiteSpec:
         self.config.check_covers(self.name, self._rules)
         return gx.ExpectationSuite(name=self.name, expectations=list(self.expectations))
 
+    @staticmethod
+    def is_row_check(expectation: Expectation) -> bool:
+        """Whether an expectation judges rows one by one (so a pass with ``mostly`` 1 means no row failed)."""
+        from great_expectations.expectations.expectation import (
+            ColumnMapExpectation,
+            ColumnPairMapExpectation,
+            MulticolumnMapExpectation,
+        )
+
+        return isinstance(expectation, ColumnMapExpectation | ColumnPairMapExpectation | MulticolumnMapExpectation)
+
     @property
     def result_format(self) -> dict[str, Any]:
         return {

@@ -117,9 +117,9 @@ def test_a_little_clock_skew_stays_under_the_mostly_threshold(gate_lake):
 
     result = run_gate(gate_lake.settings, "bronze", run_id="r", batch_ids=[0])
 
-    skew = [o for o in result.results if o.expectation == "event_time_not_ahead_of_ingestion"]
-    assert all(o.success for o in skew)
-    assert sum(o.unexpected_count for o in skew) == 1
+    (skew,) = [o for o in result.results if o.expectation == "event_time_not_ahead_of_ingestion"]
+    assert skew.success and skew.element_count == 192  # judged once, over the whole increment
+    # (a passed `mostly` rule's unexpected count is not computed: it would cost GX a scan of its own)
 
 
 def test_quarantine_share_at_the_threshold_passes_and_above_it_fails(gate_lake):

@@ -4,6 +4,7 @@ unusable input is refused with a message that names it, and nothing is ever dele
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -73,26 +74,29 @@ def test_a_batch_increment_reads_only_the_rows_of_its_batches(gate_lake):
     assert pattern.unexpected_count == 1 and pattern.element_count == len(later)
 
 
-def test_a_partition_larger_than_the_frame_limit_is_validated_in_slices_with_the_same_verdict(gate_lake):
-    bronze = gate_lake.clean_readings()
-    bronze.loc[[3, 150], "device_id"] = "bad-id"
+def test_an_increment_of_many_event_dates_is_validated_in_one_batch_per_suite(gate_lake):
+    # 24 readings 4 h apart from 2026-02-26: 4 event dates, all before their ingestion on 2026-03-02
+    readings = gate_lake.clean_readings(start=datetime(2026, 2, 26), step=timedelta(hours=4))
+    bronze = readings.copy()
+    bronze.loc[[3, 150], "device_id"] = "bad-id"  # on two different days
     gate_lake.write_bronze(bronze, batch_id=0)
-    silver = gate_lake.silver_from(gate_lake.clean_readings())
-    silver = pd.concat([silver, silver.iloc[[10]]])  # one duplicate key
-    gate_lake.write_warehouse(silver)
+    silver = gate_lake.silver_from(readings)
+    gate_lake.write_warehouse(pd.concat([silver, silver.iloc[[10, 150]]]))  # two duplicate keys, two days
 
-    bronze_sliced = run_gate(gate_lake.settings, "bronze", run_id="r", batch_ids=[0], max_rows_per_frame=100)
-    silver_sliced = run_gate(gate_lake.settings, "silver", run_id="r", max_rows_per_frame=100)
+    bronze_result = run_gate(gate_lake.settings, "bronze", run_id="r", batch_ids=[0])
+    silver_result = run_gate(gate_lake.settings, "silver", run_id="r")
 
-    pattern = [o for o in bronze_sliced.results if o.expectation == "device_id_matches_pattern"]
-    assert len(pattern) > 1  # one outcome per slice
-    assert sum(o.element_count for o in pattern) == len(bronze)
-    assert sum(o.unexpected_count for o in pattern) == 2
-    unique = [o for o in silver_sliced.results if o.expectation == "event_key_unique"]
-    assert len(unique) > 1
-    assert sum(o.element_count for o in unique) == len(silver)
-    assert sum(o.unexpected_count for o in unique) == 2  # both rows of the duplicated key
-    assert {o.expectation for o in silver_sliced.failures} == {"event_key_unique"}
+    assert bronze_result.partitions == ["2026-02-26", "2026-02-27", "2026-02-28", "2026-03-01"]
+    for result in (bronze_result, silver_result):
+        names = [(o.suite, o.expectation) for o in result.results]
+        assert len(names) == len(set(names))  # one outcome per expectation, not one per date
+        assert {o.partition for o in result.results} == {None}  # several dates: the result lists them
+    pattern = next(o for o in bronze_result.results if o.expectation == "device_id_matches_pattern")
+    assert (pattern.element_count, pattern.unexpected_count) == (len(bronze), 2)
+    assert {row["device_id"] for row in pattern.sample_rows} == {"bad-id"}
+    unique = next(o for o in silver_result.results if o.expectation == "event_key_unique")
+    assert (unique.element_count, unique.unexpected_count) == (len(silver) + 2, 4)  # both rows of each key
+    assert {o.expectation for o in silver_result.failures} == {"event_key_unique"}
 
 
 def test_a_failed_gate_deletes_nothing_and_changes_no_table(gate_lake):
