@@ -21,12 +21,12 @@ def test_an_undocumented_model_is_named_with_the_ones_that_exist():
 
 
 def test_alerts_read_every_documented_anomaly_column():
-    assert alerts.ANOMALY_COLUMNS == warehouse.GOLD_ANOMALIES.columns()
+    assert warehouse.GOLD_ANOMALIES.columns() == alerts.ANOMALY_COLUMNS
     assert alerts.ANOMALIES_TABLE == "gold.gold_anomalies"
 
 
 def test_the_cycle_counts_the_tables_of_the_kernel():
-    assert cycle.WAREHOUSE_TABLES == {t.name: t.relation for t in warehouse.READING_TABLES}
+    assert {t.name: t.relation for t in warehouse.READING_TABLES} == cycle.WAREHOUSE_TABLES
 
 
 @pytest.mark.parametrize("table", TABLES, ids=lambda t: t.name)
