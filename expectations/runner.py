@@ -19,7 +19,7 @@ from expectations import bronze, gold, silver, stedi
 from expectations.config import GateConfig, load_gate_config
 from expectations.result import LAYERS, ExpectationOutcome, GateResult, Layer
 from expectations.sources import check_partition, date_ranges, read_manifests
-from lakehouse import ops
+from lakehouse import ops, warehouse
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
 
@@ -27,11 +27,11 @@ if TYPE_CHECKING:
     from expectations.athena import AthenaTarget
 
 BRONZE_READINGS = "bronze.readings"  # locally a view over the increment's Parquet files; on Athena a Glue table
-SILVER_READINGS = "silver.silver_readings"
-SILVER_REJECTED = "silver.silver_rejected_readings"
-GOLD_HOURLY = "gold.gold_sensor_metrics_hourly"
-GOLD_ANOMALIES = "gold.gold_anomalies"
-GOLD_HEALTH = "gold.gold_device_health"
+SILVER_READINGS = warehouse.SILVER_READINGS.relation
+SILVER_REJECTED = warehouse.SILVER_REJECTED.relation
+GOLD_HOURLY = warehouse.GOLD_HOURLY.relation
+GOLD_ANOMALIES = warehouse.GOLD_ANOMALIES.relation
+GOLD_HEALTH = warehouse.GOLD_DEVICE_HEALTH.relation
 
 
 def run_gate(
