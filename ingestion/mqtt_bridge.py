@@ -211,12 +211,13 @@ class Bridge:
             item = self._files.get()
             if item is _STOP:
                 return
+            if self._writer_error is not None:
+                continue  # after a failed write: not acknowledged, the broker sends them again (and no put blocks)
             try:
                 n += 1
                 self._write(item, n)
             except BaseException as exc:  # noqa: BLE001 - reported by run(), which stops the bridge
                 self._writer_error = exc
-                return
 
     def _write(self, buffer: _Buffer, n: int) -> None:
         uri = f"{self.lake.landing_readings}/{landing_name(self.options.client_id, buffer.first_at, self._token, n)}"
@@ -299,6 +300,7 @@ class Bridge:
                 signal.signal(signum, handler)
             self.report.seconds = time.monotonic() - began
             self.stats.buffered = 0
+            self.echo(self._progress(self.report.seconds))
             self._record("failed" if self._writer_error or self._refused else "ok", self.report.seconds)
         if self._writer_error is not None:
             raise MqttError(f"writing a landing file failed: {self._writer_error}") from self._writer_error
