@@ -147,7 +147,12 @@ class Bridge:
         self.stats.connects += 1
         session = "resumed" if flags.session_present else "new"
         self.echo(f"mqtt: connected to {self.options.broker} as {self.options.client_id} ({session} session)")
+        # Subscribing again is harmless and adds a filter this run has and the session lacks. A resumed
+        # session is ready at once: the broker sends its queue before it answers the SUBSCRIBE, which after
+        # a long outage can take minutes.
         client.subscribe([(t.filter, 1) for t in self.options.topics])
+        if flags.session_present:
+            self._announce_subscribed()
 
     def _on_subscribe(self, _client, _userdata, _mid, reason_codes, _properties) -> None:
         refused = [str(rc) for rc in reason_codes if rc.is_failure]
@@ -155,8 +160,12 @@ class Bridge:
             self._refused = f"the broker refused the subscription to {self._filters()}: {', '.join(refused)}"
             self.echo(f"mqtt: {self._refused}; check the broker's ACL for this client")
             return
-        self.echo(f"mqtt: subscribed to {self._filters()} (QoS 1); landing into {self.lake.landing_readings}")
-        self._subscribed.set()
+        self._announce_subscribed()
+
+    def _announce_subscribed(self) -> None:
+        if not self._subscribed.is_set():
+            self.echo(f"mqtt: subscribed to {self._filters()} (QoS 1); landing into {self.lake.landing_readings}")
+            self._subscribed.set()
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         self.stats.disconnects += 1
@@ -202,12 +211,13 @@ class Bridge:
             item = self._files.get()
             if item is _STOP:
                 return
+            if self._writer_error is not None:
+                continue  # after a failed write: not acknowledged, the broker sends them again (and no put blocks)
             try:
                 n += 1
                 self._write(item, n)
             except BaseException as exc:  # noqa: BLE001 - reported by run(), which stops the bridge
                 self._writer_error = exc
-                return
 
     def _write(self, buffer: _Buffer, n: int) -> None:
         uri = f"{self.lake.landing_readings}/{landing_name(self.options.client_id, buffer.first_at, self._token, n)}"
@@ -290,6 +300,7 @@ class Bridge:
                 signal.signal(signum, handler)
             self.report.seconds = time.monotonic() - began
             self.stats.buffered = 0
+            self.echo(self._progress(self.report.seconds))
             self._record("failed" if self._writer_error or self._refused else "ok", self.report.seconds)
         if self._writer_error is not None:
             raise MqttError(f"writing a landing file failed: {self._writer_error}") from self._writer_error

@@ -226,3 +226,26 @@ def test_a_recorded_nab_series_replayed_over_mqtt_lands_the_same_lines_as_replay
     bridge.close()
     assert len(expected) == 7267  # one reading per row of the recorded series
     assert sorted(landed_lines(settings.lake_root)) == sorted(expected)
+
+
+def test_a_landing_write_that_fails_stops_the_bridge_and_the_broker_keeps_the_messages(settings, mosquitto):
+    from ingestion.mqtt_client import MqttError
+
+    blocker = settings.lake_root.local_path("landing", "readings")
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")  # every landing write fails
+    bridge = RunningBridge(settings, mosquitto.address, cut=CutPolicy(max_seconds=0.2))
+    device = Device(settings, mosquitto.address, "env-00009")
+    for seq in range(1, 11):
+        device.publish(seq)
+    device.close(timeout_s=30)
+    wait_for(lambda: bridge.error is not None or not bridge.thread.is_alive(), 30, "the bridge to stop", bridge.lines)
+    with pytest.raises(MqttError, match="writing a landing file failed"):
+        bridge.close()
+    assert bridge.bridge.stats.acked == 0
+
+    blocker.unlink()
+    again = RunningBridge(settings, mosquitto.address, cut=CutPolicy(max_seconds=0.2))
+    wait_for(lambda: again.bridge.stats.landed >= 10, 30, "the kept messages to land", again.lines)
+    again.close()
+    assert sorted(json.loads(line)["seq"] for line in landed_lines(settings.lake_root)) == list(range(1, 11))
