@@ -247,12 +247,12 @@ def run_gb(args) -> int:
                 "--empty-cycles",
                 str(args.empty_cycles),
             ],
-            capture_output=True,
+            stdout=subprocess.PIPE,  # the result; progress (each stage as it ends) goes to stderr as it comes
             text=True,
             check=False,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"bench --gb failed:\n{done.stderr[-3000:]}")
+            raise RuntimeError("bench --gb failed: see the error above")
         print_cycle_stages(json.loads(done.stdout.strip().splitlines()[-1]), args.gb)
     finally:
         shutil.rmtree(lake, ignore_errors=True)
@@ -366,6 +366,7 @@ def run_cycle_stages(lake: Path, empty_cycles: int) -> dict:
                     "detail": result.detail.splitlines()[0] if result.detail else "",
                 }
             )
+            print(f"cycle {n + 1}: {stage_line(stages[-1])}", file=sys.stderr, flush=True)
         cycles.append(stages)
     peaks.stop()
     lake_root = settings.lake_root
@@ -393,13 +394,20 @@ def print_cycle_stages(result: dict, gb: float) -> None:
             f"{'JVM CPU s':>11}{'JVM peak':>10}{'Py peak':>9}"
         )
         for s in stages:
-            rows_in = s.get("rows_in")
-            rate = f"{rows_in / s['seconds']:,.0f}" if rows_in and s["seconds"] else ""
-            print(
-                f"  {s['step']:<12}{s.get('status', 'ok'):>8}{rows_in or '':>13,}{s.get('rows_out') or '':>13,}"
-                f"{s['seconds']:>9.1f}{rate:>11}{s.get('jvm_cpu_seconds', 0):>11.1f}"
-                f"{s['jvm_mib']:>8,.0f}Mi{s['python_mib']:>7,.0f}Mi"
-            )
+            print("  " + stage_line(s))
+
+
+def stage_line(s: dict) -> str:
+    def count(value) -> str:
+        return f"{value:,}" if value is not None else ""
+
+    rows_in = s.get("rows_in")
+    rate = f"{rows_in / s['seconds']:,.0f}" if rows_in and s["seconds"] else ""
+    return (
+        f"{s['step']:<12}{s.get('status', 'ok'):>8}{count(rows_in):>13}{count(s.get('rows_out')):>13}"
+        f"{s['seconds']:>9.1f}{rate:>11}{s.get('jvm_cpu_seconds', 0):>11.1f}"
+        f"{s['jvm_mib']:>8,.0f}Mi{s['python_mib']:>7,.0f}Mi"
+    )
 
 
 def main() -> int:
