@@ -183,7 +183,9 @@ class CycleSteps:
     def _bronze(self) -> StepResult:
         from spark.bronze_job import run_bronze
 
-        bronze = run_bronze(self.settings, spark=self.spark)
+        # A schedule passes a function that starts its one session on first use (orchestration.schedule).
+        spark = self.spark() if callable(self.spark) else self.spark
+        bronze = run_bronze(self.settings, spark=spark)
         self.report.bronze_batch_ids = bronze.batch_ids
         self.event_dates = sorted({d for b in bronze.batches for d in b.event_dates})
         reasons = ", ".join(f"{r}={n}" for r, n in sorted(bronze.quarantine_reasons().items()))

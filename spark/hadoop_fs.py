@@ -10,10 +10,13 @@ class HadoopFS:
     def __init__(self, spark: SparkSession, root_uri: str) -> None:
         self._jvm = spark._jvm
         self._conf = spark._jsc.hadoopConfiguration()
+        # Looked up once: py4j resolves ``jvm.org.apache.hadoop.fs.Path`` one package at a time, and each
+        # step that is not a class makes the JVM search every jar for it, several round trips per call.
+        self._path_class = self._jvm.org.apache.hadoop.fs.Path
         self._fs = self._path(root_uri).getFileSystem(self._conf)
 
     def _path(self, uri: str):
-        return self._jvm.org.apache.hadoop.fs.Path(uri)
+        return self._path_class(uri)
 
     def exists(self, uri: str) -> bool:
         return bool(self._fs.exists(self._path(uri)))

@@ -19,6 +19,7 @@ SESSION_CONF = {
     # a few files open at once: a batch's task holds rows of one to a few dates, so no sort. Beyond this
     # many dates in a task Spark falls back to sorting the rest (bounded memory either way).
     "spark.sql.maxConcurrentOutputFileWriters": "4",
+    # Many small landing files: see scan_conf, set from the cores the session has.
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.streaming.stopGracefullyOnShutdown": "true",
@@ -48,4 +49,45 @@ def build_session(settings: Settings, app_name: str = "lakehouse-bronze") -> Spa
     else:
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    for key, value in scan_conf(spark.sparkContext.defaultParallelism).items():
+        spark.conf.set(key, value)
+    if spark.sparkContext.master.startswith("local"):
+        _no_local_checksum_files(spark)
     return spark
+
+
+def _no_local_checksum_files(spark: SparkSession) -> None:
+    """Hadoop's local file system keeps a ``.name.crc`` beside every file it writes and looks for one
+    beside every file it opens: a second file operation per landing file (none has one: producers
+    write plain files) and a second file per Parquet file. In local mode the driver and its tasks share
+    one cached instance of it, so this turns both off for the session; a lake on s3:// is not affected.
+    """
+    hadoop = spark._jvm.org.apache.hadoop.fs
+    local = hadoop.FileSystem.getLocal(spark._jsc.hadoopConfiguration())
+    local.setVerifyChecksum(False)
+    local.setWriteChecksum(False)
+
+
+def scan_conf(cores: int) -> dict[str, str]:
+    """How Spark lists and packs the landing files of a batch, for a session with ``cores`` task slots.
+
+    Many small landing files (Firehose cuts one per buffer interval: thousands of ~80 KB files) are the
+    case to serve; a few large ones read as before.
+
+    - A streaming file source builds each batch as a file source over the batch's file list, and Spark
+      lists more than 32 such paths (parallelPartitionDiscovery.threshold) with a Spark job of one task
+      per path (parallelism up to 10,000): about 29 ms of JVM CPU per landing file before a byte is read
+      (issue 17, bench/bronze.py). Two tasks per core, each listing many files, make the same listing
+      calls without a task per file, and on a cluster still list in parallel.
+    - A read task takes files up to maxPartitionBytes (128 MB), counting each as its size plus
+      openCostInBytes (default 4 MB, sized for HDFS blocks): at most 31 small files a task, so a task,
+      and a Parquet file per event date, per 31 landing files. Opening a landing file costs far less
+      than reading 4 MB: count 256 KB. minPartitionNum, two tasks per core, keeps a small batch spread
+      over every core so that none waits on one last big task.
+    """
+    slots = str(max(2, 2 * cores))
+    return {
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": slots,
+        "spark.sql.files.openCostInBytes": str(256 * 1024),
+        "spark.sql.files.minPartitionNum": slots,
+    }
