@@ -12,7 +12,14 @@ from lakehouse.errors import LakehouseError
 
 # Each module has ``register(subparsers)``; imports of heavy engines (Spark, dbt, GX) stay inside handlers
 # so that ``lakehouse --help`` is instant.
-AREAS = ("ingestion.cli", "spark.cli", "orchestration.cli", "expectations.cli", "dashboards.cli")
+AREAS = (
+    "ingestion.cli",
+    "spark.cli",
+    "orchestration.cli",
+    "orchestration.athena_cli",
+    "expectations.cli",
+    "dashboards.cli",
+)
 
 DESCRIPTION = """\
 IoT sensor lakehouse: sensor readings from devices to trusted, analysis-ready tables.

@@ -21,6 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 # Which readings of a consenting customer the STEDI curation keeps (dbt var `consent_policy`).
 CONSENT_POLICIES = ("since_consent", "any_time")
+# Where the bronze step runs (Settings.bronze_on).
+BRONZE_ON = ("local", "emr-serverless")
 
 
 class ConfigError(ValueError):
@@ -59,6 +61,24 @@ class Settings:
     # AWS endpoint override (a local moto server, a VPC endpoint); None uses the AWS default.
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
+    # Every AWS call (lakehouse/aws.py): connect and read timeouts, and botocore's standard retries with
+    # at most this many attempts in all (throttling, 5xx and connection errors are retried with backoff).
+    aws_connect_timeout_s: float = 10.0
+    aws_read_timeout_s: float = 60.0
+    aws_max_attempts: int = 5
+    # Athena (dbt target `athena`, its gates, `lakehouse athena init`). dbt reads them through the
+    # environment that orchestration sets from these fields (dbt_project/profiles.yml).
+    athena_work_group: str | None = None
+    athena_results_uri: str | None = None  # s3:// folder for query results (the profile's s3_staging_dir)
+    athena_data_uri: str | None = None  # s3:// folder dbt writes tables to (s3_data_dir); not under the results
+    athena_schema: str = "lakehouse"  # base Glue database name: <schema>_bronze, <schema>_silver, ...
+    athena_query_timeout_s: float = 600.0  # how long one Athena query may run before the step fails
+    # Where the bronze step runs: "local" (Spark in this process) or "emr-serverless" (the packaged job
+    # submitted to an EMR Serverless application with StartJobRun, waited for up to bronze_job_timeout_s).
+    bronze_on: str = "local"
+    emr_serverless_application_id: str | None = None
+    emr_serverless_job_role_arn: str | None = None
+    bronze_job_timeout_s: float = 3600.0
     # STEDI curation (dbt models/trusted and models/curated): which readings of a customer who agreed to
     # share data for research may be used: "since_consent" (default; readings at or after the consent
     # time) or "any_time" (all readings of a consenting customer).
@@ -147,6 +167,13 @@ def _validated(settings: Settings) -> Settings:
             f"consent_policy '{settings.consent_policy}' is not one of: {', '.join(CONSENT_POLICIES)} "
             f"(set LAKEHOUSE_CONSENT_POLICY or consent_policy in lakehouse.toml)"
         )
+    if settings.bronze_on not in BRONZE_ON:
+        raise ConfigError(
+            f"bronze_on '{settings.bronze_on}' is not one of: {', '.join(BRONZE_ON)} "
+            f"(set LAKEHOUSE_BRONZE_ON, bronze_on in lakehouse.toml or --bronze-on)"
+        )
+    if settings.aws_max_attempts < 1:
+        raise ConfigError(f"aws_max_attempts {settings.aws_max_attempts} must be at least 1 (the first attempt)")
     if not 0 <= settings.max_quarantine_share <= 1:
         raise ConfigError(f"max_quarantine_share {settings.max_quarantine_share} must be between 0 and 1")
     Lake(settings.lake)  # raises on a lake URI we cannot use

@@ -76,12 +76,24 @@ def run_cycle(
     failed gate is not: the data will not change by waiting). ``should_stop`` is asked before each step;
     when it says yes the rest of the cycle is skipped, so a signal never cuts a step in half.
     """
+    preflight(settings)
     report = CycleReport(run_id=run_id or ops.new_run_id(), started_at=datetime.now(UTC))
     runner = CycleSteps(settings, report, echo, spark)
     runner.run_steps(STEPS, should_stop=should_stop, retries=retries, backoff_s=backoff_s)
     runner.send_alerts()
     record(settings, report)
     return report
+
+
+def preflight(settings: Settings) -> None:
+    """Refuse to start a cycle that would fail for want of a setting: raises ConfigError naming it and the fix
+    (the Athena target's work group and locations, EMR Serverless' application and role)."""
+    from lakehouse import aws
+
+    if settings.dbt_target == "athena":
+        aws.require_athena(settings)
+    if settings.bronze_on == "emr-serverless":
+        aws.require_emr_serverless(settings)
 
 
 def raise_for_failure(report: CycleReport) -> None:
@@ -192,6 +204,10 @@ class CycleSteps:
     def _gate(self, layer: str, **scope: Any) -> StepResult:
         from expectations.runner import run_gate
 
+        if self.settings.dbt_target == "athena":
+            from orchestration.athena import athena_target
+
+            scope["athena"] = athena_target(self.settings)
         gate = run_gate(self.settings, layer, run_id=self.report.run_id, **scope)
         failed = [o for o in gate.results if not o.success]
         if not gate.success:
@@ -307,4 +323,4 @@ def record(settings: Settings, report: CycleReport, mode: str = "cycle", **extra
         }
         for s in report.steps
     ]
-    ops.append(settings.lake_root, "ops_runs", rows)
+    ops.append(settings.lake_root, "ops_runs", rows, settings=settings)

@@ -63,7 +63,9 @@ def test_every_model_compiles_for_athena_and_parses_as_athena_sql(aws, tmp_path)
         **os.environ,
         **aws.env,
         "LAKEHOUSE_LAKE": f"s3://{BUCKET}/lake",
-        "LAKEHOUSE_ATHENA_S3_STAGING_DIR": f"s3://{BUCKET}/athena-results/",
+        "LAKEHOUSE_ATHENA_RESULTS_URI": f"s3://{BUCKET}/athena-results/",
+        "LAKEHOUSE_ATHENA_DATA_URI": f"s3://{BUCKET}/warehouse/",
+        "LAKEHOUSE_ATHENA_WORK_GROUP": "primary",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     dbt = Path(sys.executable).parent / "dbt"
@@ -106,10 +108,24 @@ def test_athena_sources_read_the_glue_table_and_models_land_in_prefixed_database
     assert "approx_percentile(" in gold
 
 
-def test_athena_init_creates_the_bronze_table_with_partition_projection(aws):
-    settings = Settings.load(env={}, lake=f"s3://{BUCKET}/lake")
+def _athena_settings(aws, **overrides) -> Settings:
+    return Settings.load(
+        env={},
+        lake=f"s3://{BUCKET}/lake",
+        aws_endpoint_url=aws.endpoint,
+        athena_work_group="primary",
+        athena_results_uri=f"s3://{BUCKET}/athena-results/",
+        athena_data_uri=f"s3://{BUCKET}/warehouse/",
+        **overrides,
+    )
+
+
+def test_athena_init_creates_the_bronze_table_with_partition_projection(aws, monkeypatch):
+    for name, value in aws.env.items():
+        monkeypatch.setenv(name, value)
+    settings = _athena_settings(aws)
     client = aws.session.client("athena", endpoint_url=aws.endpoint)
-    statements = athena_init(settings, output_location=f"s3://{BUCKET}/athena-results/", client=client)
+    statements = athena_init(settings, athena=client, echo=lambda _line: None).statements
 
     executed = [
         client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Query"]
@@ -133,11 +149,9 @@ def test_athena_init_creates_the_bronze_table_with_partition_projection(aws):
 def test_athena_init_creates_a_table_per_stedi_source_and_stores_the_pii_salt_where_curated_reads_it(aws, monkeypatch):
     for name, value in aws.env.items():
         monkeypatch.setenv(name, value)
-    settings = Settings.load(
-        env={}, lake=f"s3://{BUCKET}/lake", aws_endpoint_url=aws.endpoint, pii_salt="a-secret-salt-of-the-test"
-    )
+    settings = _athena_settings(aws, pii_salt="a-secret-salt-of-the-test")
     client = aws.session.client("athena", endpoint_url=aws.endpoint)
-    statements = athena_init(settings, output_location=f"s3://{BUCKET}/athena-results/", client=client)
+    statements = athena_init(settings, athena=client, echo=lambda _line: None).statements
 
     for source in SOURCES.values():
         create = next(s for s in statements if f"`lakehouse_bronze`.`{source.name}`" in s)
