@@ -248,11 +248,13 @@ def run_query(settings: Settings, statement: str, *, client: Any = None, databas
         request["ResultConfiguration"] = {"OutputLocation": settings.athena_results_uri}
     if database:
         request["QueryExecutionContext"] = {"Database": database}
+    operation = "StartQueryExecution"
     try:
         query_id = client.start_query_execution(**request)["QueryExecutionId"]
+        operation = "GetQueryExecution"
         _wait(client, query_id, statement, settings.athena_query_timeout_s)
     except (ClientError, BotoCoreError) as exc:
-        raise aws.aws_call_error(exc, "athena") from exc
+        raise aws.aws_call_error(exc, "athena", operation) from exc
     return query_id
 
 

@@ -217,10 +217,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(settings, args) -> int:
-    from orchestration.cycle import raise_for_failure, run_cycle
+    from orchestration.cycle import preflight, raise_for_failure, run_cycle
     from orchestration.schedule import cycle_lock
 
     settings = settings.with_overrides(bronze_on=args.bronze_on)
+    preflight(settings)  # a missing setting fails here, before the lock and the first step
     with cycle_lock(settings, wait=args.wait):
         report = run_cycle(settings, echo=(lambda _line: None) if args.json_logs else print, retries=args.retries)
     if args.json_logs:

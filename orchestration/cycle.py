@@ -192,9 +192,14 @@ class CycleSteps:
         self.echo(f"[{self.report.run_id}] {name}: {result.status} in {result.seconds:.1f} s. {result.detail}".rstrip())
 
     def _bronze(self) -> StepResult:
-        from spark.bronze_job import run_bronze
+        if self.settings.bronze_on == "emr-serverless":
+            from orchestration.emr import run_bronze_on_emr_serverless
 
-        bronze = run_bronze(self.settings, spark=self.spark)
+            bronze = run_bronze_on_emr_serverless(self.settings, run_id=self.report.run_id, echo=self.echo)
+        else:
+            from spark.bronze_job import run_bronze
+
+            bronze = run_bronze(self.settings, spark=self.spark)
         self.report.bronze_batch_ids = bronze.batch_ids
         self.event_dates = sorted({d for b in bronze.batches for d in b.event_dates})
         reasons = ", ".join(f"{r}={n}" for r, n in sorted(bronze.quarantine_reasons().items()))

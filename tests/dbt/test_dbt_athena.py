@@ -18,6 +18,7 @@ from lakehouse.config import DBT_PROJECT_DIR, Settings
 from lakehouse.contract import BRONZE_METADATA_COLUMNS, FIELDS
 from lakehouse.sources import SOURCES
 from orchestration.athena import athena_ddl, athena_init
+from tests.support.athena_standin import TRINO_FUNCTIONS
 
 BUCKET = "lakehouse-athena"
 REGION = "us-east-1"
@@ -92,6 +93,17 @@ def test_every_model_compiles_for_athena_and_parses_as_athena_sql(aws, tmp_path)
         assert "::" not in sql, f"{path.name}: Athena has no '::' casts"
         statements = sqlglot.parse(sql, read="athena", error_level=sqlglot.ErrorLevel.RAISE)
         assert len([s for s in statements if s is not None]) == 1, path.name
+    # Only functions Trino has (a macro falling back to a DuckDB function fails here, as Athena would), and
+    # no exact number divided by a decimal literal (DECIMAL in Trino, which rounds the quotient's scale).
+    for path in compiled:
+        tree = sqlglot.parse_one(path.read_text(), read="athena")
+        unknown = sorted({str(f.this) for f in tree.find_all(sqlglot.exp.Anonymous)} - TRINO_FUNCTIONS)
+        assert not unknown, f"{path.name}: functions Trino does not have: {unknown}"
+        for division in tree.find_all(sqlglot.exp.Div):
+            for side in (division.this, division.expression):
+                literal = side.unnest() if isinstance(side, sqlglot.exp.Paren) else side
+                is_decimal = isinstance(literal, sqlglot.exp.Literal) and "." in literal.name
+                assert not is_decimal, f"{path.name}: divides by the DECIMAL literal {literal.name}: {division.sql()}"
     # STEDI: the curated customer key reads the salt from its Glue table when the query runs
     curated = next(p for p in compiled if p.name == "customers_curated.sql").read_text()
     assert "lower(to_hex(sha256(to_utf8((select max(salt) from lakehouse_secrets.pii_salt) || lower(" in curated

@@ -45,6 +45,8 @@ import sqlglot
 from sqlglot import exp
 
 MAX_PARTITIONS_PER_QUERY = 100
+# A table name in a statement: [catalog.][database.]table, quoted or not; groups: database, table.
+_NAME = r'(?:[`"\w]+\.(?=[`"\w]+\.))?(?:([`"\w]+)\.)?([`"\w]+)'
 ACCOUNT = "123456789012"
 
 # Trino functions that sqlglot parses as plain (anonymous) calls; every other anonymous call fails the query
@@ -53,24 +55,23 @@ TRINO_FUNCTIONS = frozenset(
     """
     abs acos approx_distinct approx_percentile approx_set arbitrary array_agg array_distinct array_join
     array_max array_min array_position array_sort arrays_overlap asin atan atan2 avg bitwise_and bool_and
-    bool_or cardinality cbrt ceil ceiling char_length chr codepoint coalesce concat concat_ws contains
-    corr cos cosh count count_if covar_pop covar_samp current_date current_timestamp date date_add
-    date_diff date_format date_parse date_trunc day day_of_month day_of_week day_of_year degrees
-    element_at every exp filter first_value flatten floor format format_datetime from_base64
-    from_hex from_iso8601_date from_iso8601_timestamp from_unixtime greatest hour if is_finite is_nan
-    json_extract json_extract_scalar json_format json_parse lag last_day_of_month last_value lead
-    least length levenshtein_distance ln log log10 log2 lower lpad ltrim map max max_by md5 millisecond
-    min min_by minute mod month now nth_value ntile nullif parse_datetime percent_rank pi power quarter
-    radians rand random rank reduce regexp_extract regexp_extract_all regexp_like regexp_replace
-    regexp_split repeat replace reverse round row_number rpad rtrim second sequence sha1 sha256 sha512
-    sign sin slice split split_part sqrt starts_with stddev stddev_pop stddev_samp strpos substr
-    substring sum tan tanh to_base64 to_hex to_iso8601 to_milliseconds to_unixtime to_utf8 transform
-    trim truncate try try_cast typeof upper url_extract_host uuid var_pop var_samp variance week
-    week_of_year with_timezone year year_of_week zip zip_with at_timezone current_timezone
-    from_utf8 human_readable_seconds parse_duration date_format cume_dist dense_rank is_infinite infinity nan
-    approx_most_frequent checksum histogram map_agg multimap_agg geometric_mean kurtosis skewness
-    regr_intercept regr_slope bitwise_or listagg format_number
-    """.split()
+    bool_or cardinality cbrt ceil ceiling char_length chr codepoint coalesce concat concat_ws contains corr
+    cos cosh count count_if covar_pop covar_samp current_date current_timestamp date date_add date_diff
+    date_format date_parse date_trunc day day_of_month day_of_week day_of_year degrees element_at every exp
+    filter first_value flatten floor format format_datetime from_base64 from_hex from_iso8601_date
+    from_iso8601_timestamp from_unixtime greatest hour if is_finite is_nan json_extract json_extract_scalar
+    json_format json_parse lag last_day_of_month last_value lead least length levenshtein_distance ln log
+    log10 log2 lower lpad ltrim map max max_by md5 millisecond min min_by minute mod month now nth_value ntile
+    nullif parse_datetime percent_rank pi power quarter radians rand random rank reduce regexp_extract
+    regexp_extract_all regexp_like regexp_replace regexp_split repeat replace reverse round row_number rpad
+    rtrim second sequence sha1 sha256 sha512 sign sin slice split split_part sqrt starts_with stddev
+    stddev_pop stddev_samp strpos substr substring sum tan tanh to_base64 to_hex to_iso8601 to_milliseconds
+    to_unixtime to_utf8 transform trim truncate try try_cast typeof upper url_extract_host uuid var_pop
+    var_samp variance week week_of_year with_timezone year year_of_week zip zip_with at_timezone
+    current_timezone from_utf8 human_readable_seconds parse_duration date_format cume_dist dense_rank
+    is_infinite infinity nan approx_most_frequent checksum histogram map_agg multimap_agg geometric_mean
+    kurtosis skewness regr_intercept regr_slope bitwise_or listagg format_number
+    """.split()  # noqa: SIM905 - a word list reads better than 200 quoted strings
 )
 
 _HIVE_TO_DUCKDB = {
@@ -110,7 +111,7 @@ _DUCKDB_TO_HIVE = {
     "NULL": "string",
 }
 # Athena's result-set type names (GetQueryResults ColumnInfo) for a Glue/Hive type.
-_RESULT_TYPES = {"string": "varchar", "int": "integer", "float": "real"}
+_RESULT_TYPES = {"string": "varchar", "int": "integer", "float": "real", "array<bigint>": "array(bigint)"}
 
 
 class AthenaRuleError(Exception):
@@ -326,7 +327,7 @@ class AthenaStandIn:
 
     def _create_external_table(self, sql: str, database: str):
         match = re.match(
-            r"CREATE\s+EXTERNAL\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?(?:[`\"\w]+\.(?=[`\"\w]+\.))?(?:([`\"\w]+)\.)?([`\"\w]+)\s*\((.*?)\)\s*"
+            r"CREATE\s+EXTERNAL\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?" + _NAME + r"\s*\((.*?)\)\s*"
             r"(PARTITIONED\s+BY\s*\((.*?)\)\s*)?(.*)$",
             sql,
             re.I | re.S,
@@ -347,7 +348,7 @@ class AthenaStandIn:
         properties = dict(re.findall(r"'([^']+)'\s*=\s*'([^']*)'", _after(rest, "TBLPROPERTIES")))
         serde = re.search(r"SERDE\s+'([^']+)'", rest, re.I)
         stored = re.search(r"STORED\s+AS\s+(\w+)", rest, re.I)
-        fmt = (stored.group(1).lower() if stored else "textfile")
+        fmt = stored.group(1).lower() if stored else "textfile"
         serde_name = serde.group(1) if serde else ""
         if "JsonSerDe" in serde_name:
             fmt = "json"
@@ -378,7 +379,9 @@ class AthenaStandIn:
         return None, []
 
     def _set_properties(self, sql: str, database: str):
-        match = re.match(r"ALTER\s+TABLE\s+(?:([`\"\w]+)\.)?([`\"\w]+)\s+SET\s+TBLPROPERTIES\s*\((.*)\)", sql, re.I | re.S)
+        match = re.match(
+            r"ALTER\s+TABLE\s+(?:([`\"\w]+)\.)?([`\"\w]+)\s+SET\s+TBLPROPERTIES\s*\((.*)\)", sql, re.I | re.S
+        )
         db, name = _unquote(match.group(1) or database), _unquote(match.group(2))
         table = self._get_table(db, name)
         if table is None:
@@ -390,7 +393,11 @@ class AthenaStandIn:
         return None, []
 
     def _drop_table(self, sql: str, database: str):
-        match = re.match(r"DROP\s+(TABLE|VIEW)\s+(IF\s+EXISTS\s+)?(?:[`\"\w]+\.(?=[`\"\w]+\.))?(?:([`\"\w]+)\.)?([`\"\w]+)", sql, re.I)
+        match = re.match(
+            r"DROP\s+(TABLE|VIEW)\s+(IF\s+EXISTS\s+)?" + _NAME + r"",
+            sql,
+            re.I,
+        )
         db, name = _unquote(match.group(3) or database), _unquote(match.group(4))
         if self._get_table(db, name) is None:
             if match.group(2):
@@ -402,7 +409,9 @@ class AthenaStandIn:
 
     def _create_view(self, sql: str, database: str):
         match = re.match(
-            r"CREATE\s+(OR\s+REPLACE\s+)?VIEW\s+(?:[`\"\w]+\.(?=[`\"\w]+\.))?(?:([`\"\w]+)\.)?([`\"\w]+)\s+AS\s+(.*)$", sql, re.I | re.S
+            r"CREATE\s+(OR\s+REPLACE\s+)?VIEW\s+" + _NAME + r"\s+AS\s+(.*)$",
+            sql,
+            re.I | re.S,
         )
         db, name, body = _unquote(match.group(2) or database), _unquote(match.group(3)), match.group(4)
         self._require_database(db)
@@ -430,7 +439,7 @@ class AthenaStandIn:
     # ---- CTAS and INSERT -----------------------------------------------------------------------------------
     def _ctas(self, sql: str, database: str, outcome: Outcome):
         match = re.match(
-            r"CREATE\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?(?:[`\"\w]+\.(?=[`\"\w]+\.))?(?:([`\"\w]+)\.)?([`\"\w]+)\s+WITH\s*\((.*?)\)\s*AS\s+(.*)$",
+            r"CREATE\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?" + _NAME + r"\s+WITH\s*\((.*?)\)\s*AS\s+(.*)$",
             sql,
             re.I | re.S,
         )
@@ -492,7 +501,9 @@ class AthenaStandIn:
 
     def _insert(self, sql: str, database: str, outcome: Outcome):
         match = re.match(
-            r"INSERT\s+INTO\s+(?:[`\"\w]+\.(?=[`\"\w]+\.))?(?:([`\"\w]+)\.)?([`\"\w]+)\s*(\(([^)]*)\))?\s*(.*)$", sql, re.I | re.S
+            r"INSERT\s+INTO\s+" + _NAME + r"\s*(\(([^)]*)\))?\s*(.*)$",
+            sql,
+            re.I | re.S,
         )
         db, name, column_list, body = (
             _unquote(match.group(1) or database),
@@ -574,8 +585,7 @@ class AthenaStandIn:
                     {
                         "Values": list(v),
                         "StorageDescriptor": {
-                            "Location": location + "/".join(f"{k}={x}" for (k, _), x in zip(keys, v, strict=True))
-                            + "/"
+                            "Location": location + "/".join(f"{k}={x}" for (k, _), x in zip(keys, v, strict=True)) + "/"
                         },
                     }
                     for v in new[start : start + 100]
@@ -624,6 +634,8 @@ class AthenaStandIn:
         tree = self._parse(sql)
         for table in tree.find_all(exp.Table):
             table.set("catalog", None)
+            if (table.db or "").lower() == "information_schema":  # DuckDB has its own; ours comes from Glue
+                table.set("db", exp.to_identifier("information_schema_standin"))
         tree = tree.transform(_trino_to_duckdb)
         return tree.sql(dialect="duckdb")
 
@@ -645,6 +657,9 @@ class AthenaStandIn:
             if (db, name) in done:
                 continue
             done.add((db, name))
+            if db == "information_schema":
+                self._information_schema(con, name)
+                continue
             glue = self._get_table(db, name)
             if glue is None:
                 raise AthenaRuleError(f"TABLE_NOT_FOUND: line 1: Table 'awsdatacatalog.{db}.{name}' does not exist")
@@ -658,6 +673,49 @@ class AthenaStandIn:
                 scanned += size
                 con.execute(f'create or replace view "{db}"."{name}" as {reader}')
         return scanned
+
+    def _information_schema(self, con, name: str) -> None:
+        """``information_schema.tables`` / ``.columns`` from Glue, with Athena's type names."""
+        if name not in ("tables", "columns"):
+            raise AthenaRuleError(f"the stand-in has no information_schema.{name}")
+        rows = []
+        for page in self.glue.get_paginator("get_databases").paginate():
+            for database in page["DatabaseList"]:
+                for tables in self.glue.get_paginator("get_tables").paginate(DatabaseName=database["Name"]):
+                    for table in tables["TableList"]:
+                        kind = "VIEW" if table.get("TableType") == "VIRTUAL_VIEW" else "BASE TABLE"
+                        columns = table["StorageDescriptor"]["Columns"] + table.get("PartitionKeys", [])
+                        rows.append((database["Name"], table["Name"], kind, columns))
+        con.execute('create schema if not exists "information_schema_standin"')
+        if name == "tables":
+            con.execute(
+                "create table information_schema_standin.tables (table_catalog varchar, table_schema varchar, "
+                "table_name varchar, table_type varchar)"
+            )
+            con.executemany(
+                "insert into information_schema_standin.tables values ('awsdatacatalog', ?, ?, ?)",
+                [(d, t, k) for d, t, k, _ in rows],
+            )
+        else:
+            con.execute(
+                "create table information_schema_standin.columns (table_catalog varchar, table_schema varchar, "
+                "table_name varchar, column_name varchar, ordinal_position bigint, data_type varchar)"
+            )
+            values = [
+                (
+                    d,
+                    t,
+                    c["Name"],
+                    i + 1,
+                    _result_type(c["Type"].lower()) if c["Type"] != "timestamp" else "timestamp(3)",
+                )
+                for d, t, _, columns in rows
+                for i, c in enumerate(columns)
+            ]
+            if values:
+                con.executemany(
+                    "insert into information_schema_standin.columns values ('awsdatacatalog', ?, ?, ?, ?, ?)", values
+                )
 
     def _reader(self, table: dict, filters: dict[str, set[str]]) -> tuple[str, int]:
         """A DuckDB SELECT over the table's objects, typed as Glue says, and the bytes of the objects read."""
@@ -689,7 +747,9 @@ class AthenaStandIn:
         parts = [
             (values, folder)
             for values, folder in parts
-            if all(not filters.get(k.lower()) or v in filters[k.lower()] for (k, _), v in zip(keys, values, strict=True))
+            if all(
+                not filters.get(k.lower()) or v in filters[k.lower()] for (k, _), v in zip(keys, values, strict=True)
+            )
         ]
         selects, scanned = [], 0
         for values, folder in parts:
@@ -699,7 +759,10 @@ class AthenaStandIn:
                 continue
             source = _source(files, fmt, columns)
             cols = [f"cast({_q(c)} as {duckdb_type(t)}) as {_q(c)}" for c, t in columns]
-            cols += [f"cast({_sql_literal(v)} as {duckdb_type(t)}) as {_q(k)}" for (k, t), v in zip(keys, values, strict=True)]
+            cols += [
+                f"cast({_sql_literal(v)} as {duckdb_type(t)}) as {_q(k)}"
+                for (k, t), v in zip(keys, values, strict=True)
+            ]
             selects.append(f"select {', '.join(cols)} from {source}")
         if not selects:
             empty = ", ".join(f"cast(null as {duckdb_type(t)}) as {_q(c)}" for c, t in columns + keys)

@@ -53,7 +53,7 @@
 
 {# The number of the z-score bucket (var anomaly_zscore_window_minutes long, from 1970-01-01) of a timestamp. #}
 {% macro bucket_number(timestamp) -%}
-    cast(floor({{ epoch_ms(timestamp) }} / {{ var('anomaly_zscore_window_minutes') * 60000 }}.0) as bigint)
+    cast(floor(cast({{ epoch_ms(timestamp) }} as double) / {{ var('anomaly_zscore_window_minutes') * 60000 }}) as bigint)
 {%- endmacro %}
 
 
