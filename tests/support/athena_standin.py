@@ -642,12 +642,13 @@ class AthenaStandIn:
     def _connection(self, sql: str, database: str) -> tuple[duckdb.DuckDBPyConnection, int]:
         """A DuckDB connection with a view per table and Glue view the query reads; and the bytes they read."""
         con = duckdb.connect()
-        scanned = self._register(con, self._parse(sql), database, set(), _literal_filters(sql))
+        scanned = self._register(con, self._parse(sql), database, set())
         return con, scanned
 
-    def _register(self, con, tree: exp.Expression, database: str, done: set, filters) -> int:
+    def _register(self, con, tree: exp.Expression, database: str, done: set) -> int:
         ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
         scanned = 0
+        prunes = _partition_filters(tree, database)
         for table in tree.find_all(exp.Table):
             name = table.name.lower()
             db = (table.db or "").lower() or None
@@ -666,10 +667,10 @@ class AthenaStandIn:
             con.execute(f'create schema if not exists "{db}"')
             if glue.get("TableType") == "VIRTUAL_VIEW":
                 body = glue["ViewOriginalText"]
-                scanned += self._register(con, self._parse(body), db, done, filters)
+                scanned += self._register(con, self._parse(body), db, done)
                 con.execute(f'create or replace view "{db}"."{name}" as {self._to_duckdb(body, db)}')
             else:
-                reader, size = self._reader(glue, filters.get(name, {}))
+                reader, size = self._reader(glue, prunes.get((db, name)))
                 scanned += size
                 con.execute(f'create or replace view "{db}"."{name}" as {reader}')
         return scanned
@@ -717,8 +718,9 @@ class AthenaStandIn:
                     "insert into information_schema_standin.columns values ('awsdatacatalog', ?, ?, ?, ?, ?)", values
                 )
 
-    def _reader(self, table: dict, filters: dict[str, set[str]]) -> tuple[str, int]:
-        """A DuckDB SELECT over the table's objects, typed as Glue says, and the bytes of the objects read."""
+    def _reader(self, table: dict, prune: list | None) -> tuple[str, int]:
+        """A DuckDB SELECT over the table's objects, typed as Glue says, and the bytes of the objects read.
+        ``prune``: predicates on partition values (see :func:`_partition_filters`); None reads them all."""
         descriptor = table["StorageDescriptor"]
         columns = [(c["Name"], c["Type"]) for c in descriptor["Columns"]]
         keys = [(c["Name"], c["Type"]) for c in table.get("PartitionKeys", [])]
@@ -744,13 +746,9 @@ class AthenaStandIn:
                 for p in page["Partitions"]
             ]
         # partition pruning on literal filters (what Athena bills for)
-        parts = [
-            (values, folder)
-            for values, folder in parts
-            if all(
-                not filters.get(k.lower()) or v in filters[k.lower()] for (k, _), v in zip(keys, values, strict=True)
-            )
-        ]
+        if prune is not None:
+            names = [k.lower() for k, _ in keys]
+            parts = [(v, folder) for v, folder in parts if _keep(prune, dict(zip(names, v, strict=True)))]
         selects, scanned = [], 0
         for values, folder in parts:
             files, size = self._fetch(folder, fmt)
@@ -881,11 +879,101 @@ def _partition_text(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def _literal_filters(sql: str) -> dict[str, dict[str, set[str]]]:
-    """Partition pruning as Athena does it on literals: ``event_date = date 'D'`` and ``event_date in (...)``
-    anywhere in the query prune every table's ``event_date`` (a coarse but safe reading: the stand-in
-    prunes only on filters of the form column = literal / column in (literals) joined by AND)."""
-    return {}
+def _partition_filters(tree: exp.Expression, database: str) -> dict[tuple[str, str], list | None]:
+    """For each table the statement reads: the predicates of its SELECT's WHERE that compare one of its
+    columns with literals (``c = 'x'``, ``c in (...)``, ``c >= date 'x'``, ``c between a and b``), as
+    (column, operator, values). Several references to one table keep the union; a reference without such a
+    predicate reads every partition (None). Predicates outside a view do not reach into it (Athena pushes
+    them down: the stand-in then reads, and reports, more than Athena would, never less)."""
+    found: dict[tuple[str, str], list | None] = {}
+    for table in tree.find_all(exp.Table):
+        key = ((table.db or database).lower(), table.name.lower())
+        select = table.find_ancestor(exp.Select)
+        where = select.args.get("where") if select is not None else None
+        predicates = []
+        if where is not None:
+            alias = table.alias_or_name.lower()
+            for conjunct in _conjuncts(where.this):
+                predicate = _predicate(conjunct, alias)
+                if predicate is not None:
+                    predicates.append(predicate)
+        if key not in found:
+            found[key] = predicates or None
+        elif found[key] is not None and predicates:
+            found[key] = [("or", found[key], predicates)]
+        else:
+            found[key] = None
+    return found
+
+
+def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+    if isinstance(node, exp.And):
+        return _conjuncts(node.this) + _conjuncts(node.expression)
+    if isinstance(node, exp.Paren):
+        return _conjuncts(node.this)
+    return [node]
+
+
+def _literal_value(node: exp.Expression) -> str | None:
+    if node is None or node.find(exp.Column) is not None:
+        return None
+    literal = node if isinstance(node, exp.Literal) else node.find(exp.Literal)
+    return literal.name if literal is not None else None
+
+
+def _column_of(node: exp.Expression, alias: str) -> str | None:
+    if isinstance(node, exp.Column) and (not node.table or node.table.lower() == alias):
+        return node.name.lower()
+    return None
+
+
+_COMPARISONS = {exp.EQ: "=", exp.GTE: ">=", exp.GT: ">", exp.LTE: "<=", exp.LT: "<"}
+
+
+def _predicate(node: exp.Expression, alias: str) -> tuple | None:
+    for kind, op in _COMPARISONS.items():
+        if isinstance(node, kind):
+            column, value = _column_of(node.this, alias), _literal_value(node.expression)
+            return (column, op, [value]) if column and value is not None else None
+    if isinstance(node, exp.In) and not node.args.get("query"):
+        column = _column_of(node.this, alias)
+        values = [_literal_value(v) for v in node.expressions]
+        if column and values and all(v is not None for v in values):
+            return (column, "in", values)
+    if isinstance(node, exp.Between):
+        column = _column_of(node.this, alias)
+        low, high = _literal_value(node.args.get("low")), _literal_value(node.args.get("high"))
+        if column and low is not None and high is not None:
+            return (column, "between", [low, high])
+    return None
+
+
+def _keep(predicates: list, values: dict[str, str]) -> bool:
+    """Whether a partition with ``values`` can hold rows the predicates accept (other columns: it can)."""
+    for predicate in predicates:
+        if predicate[0] == "or":
+            if not (_keep(predicate[1], values) or _keep(predicate[2], values)):
+                return False
+            continue
+        column, op, literals = predicate
+        if column not in values:
+            continue
+        value = values[column]
+        if op == "=":
+            ok = value == literals[0]
+        elif op == "in":
+            ok = value in literals
+        elif not all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", v) for v in [value, *literals]):
+            ok = True  # ranges are compared only between ISO dates (text order is date order)
+        elif op == "between":
+            ok = literals[0] <= value <= literals[1]
+        else:
+            ok = {">=": value >= literals[0], ">": value > literals[0], "<=": value <= literals[0]}.get(
+                op, value < literals[0]
+            )
+        if not ok:
+            return False
+    return True
 
 
 def _result_types(con, result) -> list[str]:

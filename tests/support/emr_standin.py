@@ -1,5 +1,6 @@
 """EMR Serverless for tests: moto's EMR Serverless (over HTTP) records a ``StartJobRun`` but runs nothing; this
-extension runs the submitted job for real, the way the service would, and sets the run's state from it.
+extension runs the submitted job for real, the way the service would: the run is RUNNING while the job runs
+on a thread, then SUCCESS or FAILED.
 
 For a ``sparkSubmit`` job driver it downloads the entry point and the ``--py-files`` archive from (moto's) S3,
 copies the lake prefix given as ``--lake s3://bucket/prefix`` into a local folder (Spark here has no s3a
@@ -19,6 +20,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -36,6 +38,7 @@ class EmrServerlessStandIn:
             aws_secret_access_key="testing",
         )
         self.runs: list[subprocess.CompletedProcess] = []
+        self.threads: list[threading.Thread] = []
         self._saved = None
 
     def install(self) -> None:
@@ -46,8 +49,15 @@ class EmrServerlessStandIn:
 
         def start_job_run(backend, *args: Any, **kwargs: Any):
             job_run = original(backend, *args, **kwargs)
-            state, details = standin.run(job_run.job_driver or {})
-            job_run.state, job_run.state_details = state, details
+            job_run.state = "RUNNING"  # as the service: the call returns, the job runs, GetJobRun follows it
+
+            def run() -> None:
+                state, details = standin.run(job_run.job_driver or {})
+                job_run.state, job_run.state_details = state, details
+
+            thread = threading.Thread(target=run, name=f"emr-standin-{job_run.id}", daemon=True)
+            standin.threads.append(thread)
+            thread.start()
             return job_run
 
         EMRServerlessBackend.start_job_run = start_job_run
@@ -60,6 +70,12 @@ class EmrServerlessStandIn:
             self._saved = None
 
     def run(self, driver: dict[str, Any]) -> tuple[str, str | None]:
+        try:
+            return self._run(driver)
+        except Exception as exc:  # noqa: BLE001 - the job run fails with what went wrong, as the service would
+            return "FAILED", f"{type(exc).__name__}: {exc}"
+
+    def _run(self, driver: dict[str, Any]) -> tuple[str, str | None]:
         submit = driver.get("sparkSubmit") or {}
         arguments = list(submit.get("entryPointArguments") or [])
         parameters = shlex.split(submit.get("sparkSubmitParameters") or "")
