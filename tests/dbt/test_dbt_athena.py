@@ -185,3 +185,35 @@ def test_athena_ddl_refuses_a_local_lake(tmp_path):
 
     with pytest.raises(LakehouseError, match="s3://"):
         athena_ddl(Settings.load(env={}, lake=str(tmp_path)))
+
+
+def test_the_gates_athena_target_comes_from_the_same_settings_as_dbt():
+    from orchestration.athena import athena_target
+    from orchestration.transform import dbt_environment
+
+    settings = Settings.load(
+        env={
+            "LAKEHOUSE_ATHENA_WORK_GROUP": "analytics",
+            "LAKEHOUSE_ATHENA_RESULTS_URI": "s3://b/athena-results/",
+            "LAKEHOUSE_ATHENA_DATA_URI": "s3://b/warehouse/",
+            "LAKEHOUSE_ATHENA_SCHEMA": "plant7",
+            "LAKEHOUSE_AWS_REGION": "eu-west-1",
+        },
+        lake="s3://b/lake",
+        dbt_target="athena",
+    )
+    target = athena_target(settings)
+    assert (target.region, target.work_group, target.s3_staging_dir, target.schema) == (
+        "eu-west-1",
+        "analytics",
+        "s3://b/athena-results/",
+        "plant7",
+    )
+    assert target.database("silver") == "plant7_silver"
+    assert dbt_environment(settings) == {
+        "LAKEHOUSE_AWS_REGION": "eu-west-1",
+        "LAKEHOUSE_ATHENA_WORK_GROUP": "analytics",
+        "LAKEHOUSE_ATHENA_RESULTS_URI": "s3://b/athena-results/",
+        "LAKEHOUSE_ATHENA_DATA_URI": "s3://b/warehouse/",
+        "LAKEHOUSE_ATHENA_SCHEMA": "plant7",
+    }

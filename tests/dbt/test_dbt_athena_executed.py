@@ -60,6 +60,7 @@ class Twins:
         self.local = Settings(lake=str(local), pii_salt="salt-of-the-athena-test")
         self.athena = athena_settings(standin)
         self.standin = standin
+        self._cursor = None
 
     def build(self, **kwargs: Any) -> None:
         for settings in (self.local, self.athena):
@@ -84,12 +85,14 @@ class Twins:
     def athena_rows(self, schema: str, table: str, columns: list[str]) -> list[tuple]:
         from pyathena import connect
 
-        cursor = connect(
-            s3_staging_dir=self.athena.athena_results_uri,
-            region_name="us-east-1",
-            endpoint_url=self.standin.endpoint,
-            work_group="primary",
-        ).cursor()
+        if self._cursor is None:  # one client for every comparison: building a boto3 client is slow
+            self._cursor = connect(
+                s3_staging_dir=self.athena.athena_results_uri,
+                region_name="us-east-1",
+                endpoint_url=self.standin.endpoint,
+                work_group="primary",
+            ).cursor()
+        cursor = self._cursor
         listed = ", ".join(f'"{c}"' for c in columns)
         cursor.execute(f'select {listed} from "{self.athena.athena_schema}_{schema}"."{table}"')
         return cursor.fetchall()
