@@ -167,3 +167,34 @@ def test_an_incremental_build_after_new_bronze_equals_the_duckdb_target(twins):
 def test_a_backfill_of_one_date_equals_the_duckdb_target(twins):
     twins.build(vars={"backfill_from": DAY_1.date().isoformat(), "backfill_to": DAY_1.date().isoformat()})
     assert assert_same_rows(twins) >= 15
+
+
+def test_lakehouse_athena_init_creates_the_tables_once_and_says_so(athena_standin, monkeypatch, capsys, tmp_path):
+    from lakehouse.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in {
+        "LAKEHOUSE_AWS_ENDPOINT_URL": athena_standin.endpoint,
+        "LAKEHOUSE_ATHENA_WORK_GROUP": "primary",
+        "LAKEHOUSE_ATHENA_RESULTS_URI": f"s3://{athena_standin.bucket}/athena-results/",
+        "LAKEHOUSE_ATHENA_DATA_URI": f"s3://{athena_standin.bucket}/warehouse/",
+        "LAKEHOUSE_ATHENA_SCHEMA": "clitest",
+    }.items():
+        monkeypatch.setenv(name, value)
+    argv = ["--lake", f"s3://{athena_standin.bucket}/cli-lake", "--target", "athena", "athena", "init"]
+
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert main(argv) == 0
+    second = capsys.readouterr().out
+
+    for name in ("clitest_bronze.readings", "clitest_ops.ops_runs", "clitest_ops.ops_gate_results"):
+        assert f"created {name}" in first and f"already there: {name}" in second
+    assert "athena init: 10 created, 0 already there" in first
+    assert "athena init: 0 created, 10 already there" in second
+    glue = boto3.client("glue", endpoint_url=athena_standin.endpoint, region_name="us-east-1")
+    runs = glue.get_table(DatabaseName="clitest_ops", Name="ops_runs")["Table"]
+    assert runs["StorageDescriptor"]["Location"] == f"s3://{athena_standin.bucket}/cli-lake/ops/ops_runs/"
+    readings = glue.get_table(DatabaseName="clitest_bronze", Name="readings")["Table"]
+    assert readings["Parameters"]["projection.enabled"] == "true"
+    assert [k["Name"] for k in readings["PartitionKeys"]] == ["event_date"]
