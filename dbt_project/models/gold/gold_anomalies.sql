@@ -808,7 +808,9 @@ point_windows as (
         max_by(metric_value, point_score) as peak_value,
         case
             when anomaly_kind = 'flatline'
-                then {{ seconds_between('min(point_started_at)', 'max(event_at)') }} / {{ flat_minimum_s }}
+                then
+                    {{ seconds_between('min(point_started_at)', 'max(event_at)') }}
+                    / cast({{ flat_minimum_s }} as double)
             else max(point_score)
         end as score,
         count(*) + case when anomaly_kind = 'flatline' then {{ flat_readings - 1 }} else 0 end as reading_count,
