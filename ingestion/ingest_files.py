@@ -33,7 +33,7 @@ from pathlib import Path
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.sources import get_source
-from lakehouse.storage import LocalStorage, S3Storage, Storage
+from lakehouse.storage import Storage, storage_for
 
 ACCEPTED_SUFFIXES = (".json", ".ndjson", ".jsonl")
 _ACCEPTED_TEXT = "*.json, *.ndjson or *.jsonl"
@@ -95,12 +95,7 @@ def count_lines(data: bytes) -> int:
 
 def landing_storage(settings: Settings) -> Storage:
     """Local folder, or S3 with the settings' endpoint and region (and timeouts on every call)."""
-    lake = settings.lake_root
-    if lake.is_local:
-        return LocalStorage()
-    from ingestion.sinks import aws_client
-
-    return S3Storage(aws_client("s3", settings.aws_endpoint_url, region_name=settings.aws_region))
+    return storage_for(settings.lake, settings)
 
 
 class LandingFolder:

@@ -220,16 +220,20 @@ class RetryPolicy:
 
 
 def aws_client(service: str, endpoint_url: str | None = None, timeout_s: float = 30.0, **kwargs: Any) -> Any:
-    """A boto3 client with connect and read timeouts and botocore's standard retries for throttling."""
-    import boto3
-    from botocore.config import Config
+    """A boto3 client with connect and read timeouts and botocore's standard retries for throttling,
+    built by the one door to AWS (lakehouse/aws.py); ``kwargs``: ``region_name`` and credentials."""
+    from lakehouse.aws import make_client
 
-    config = Config(
-        connect_timeout=min(timeout_s, 10.0),
-        read_timeout=timeout_s,
-        retries={"max_attempts": 3, "mode": "standard"},
+    region = kwargs.pop("region_name", None)
+    return make_client(
+        service,
+        region=region,
+        endpoint_url=endpoint_url,
+        connect_timeout_s=min(timeout_s, 10.0),
+        read_timeout_s=timeout_s,
+        max_attempts=3,
+        **kwargs,
     )
-    return boto3.client(service, endpoint_url=endpoint_url, config=config, **kwargs)
 
 
 class _BatchingSink:

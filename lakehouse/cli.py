@@ -17,6 +17,7 @@ AREAS = (
     "ingestion.cli",
     "spark.cli",
     "orchestration.cli",
+    "orchestration.athena_cli",
     "expectations.cli",
     "dashboards.cli",
     "infra.cli",

@@ -39,7 +39,7 @@ DBT_ARTIFACTS_DIR = (
 )
 # Which readings of a consenting customer the STEDI curation keeps (dbt var `consent_policy`).
 CONSENT_POLICIES = ("since_consent", "any_time")
-# Where the bronze job runs (setting `bronze_on`).
+# Where the bronze step runs (Settings.bronze_on).
 BRONZE_ON = ("local", "emr-serverless")
 
 
@@ -79,18 +79,24 @@ class Settings:
     # AWS endpoint override (a local moto server, a VPC endpoint); None uses the AWS default.
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
-    # Athena (dbt target athena, athena init): the work group, where query results go (s3://...), where
-    # dbt-athena writes tables (its s3_data_dir), and the base Glue database name (layers are
-    # <schema>_bronze, <schema>_silver, ...). `lakehouse infra outputs` writes them for a deployed stack.
+    # Every AWS call (lakehouse/aws.py): connect and read timeouts, and botocore's standard retries with
+    # at most this many attempts in all (throttling, 5xx and connection errors are retried with backoff).
+    aws_connect_timeout_s: float = 10.0
+    aws_read_timeout_s: float = 60.0
+    aws_max_attempts: int = 5
+    # Athena (dbt target `athena`, its gates, `lakehouse athena init`). dbt reads them through the
+    # environment that orchestration sets from these fields (dbt_project/profiles.yml).
     athena_work_group: str | None = None
-    athena_results_uri: str | None = None
-    athena_data_uri: str | None = None
-    athena_schema: str = "lakehouse"
-    # Where the bronze job runs: "local" (Spark in this process) or "emr-serverless" (a job run of the
-    # application below, as the job role below).
+    athena_results_uri: str | None = None  # s3:// folder for query results (the profile's s3_staging_dir)
+    athena_data_uri: str | None = None  # s3:// folder dbt writes tables to (s3_data_dir); not under the results
+    athena_schema: str = "lakehouse"  # base Glue database name: <schema>_bronze, <schema>_silver, ...
+    athena_query_timeout_s: float = 600.0  # how long one Athena query may run before the step fails
+    # Where the bronze step runs: "local" (Spark in this process) or "emr-serverless" (the packaged job
+    # submitted to an EMR Serverless application with StartJobRun, waited for up to bronze_job_timeout_s).
     bronze_on: str = "local"
     emr_serverless_application_id: str | None = None
     emr_serverless_job_role_arn: str | None = None
+    bronze_job_timeout_s: float = 3600.0
     # The streams `lakehouse produce --sink kinesis|firehose` send to when no --stream is given.
     kinesis_stream: str | None = None
     firehose_stream: str | None = None
@@ -204,8 +210,10 @@ def _validated(settings: Settings) -> Settings:
     if settings.bronze_on not in BRONZE_ON:
         raise ConfigError(
             f"bronze_on '{settings.bronze_on}' is not one of: {', '.join(BRONZE_ON)} "
-            f"(set LAKEHOUSE_BRONZE_ON or bronze_on in lakehouse.toml)"
+            f"(set LAKEHOUSE_BRONZE_ON, bronze_on in lakehouse.toml or --bronze-on)"
         )
+    if settings.aws_max_attempts < 1:
+        raise ConfigError(f"aws_max_attempts {settings.aws_max_attempts} must be at least 1 (the first attempt)")
     if not 0 <= settings.max_quarantine_share <= 1:
         raise ConfigError(f"max_quarantine_share {settings.max_quarantine_share} must be between 0 and 1")
     Lake(settings.lake)  # raises on a lake URI we cannot use

@@ -10,8 +10,11 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from lakehouse.config import Settings
 
 
 class Storage(Protocol):
@@ -51,14 +54,10 @@ class LocalStorage:
 
 
 class S3Storage:
-    def __init__(self, client=None, timeout_s: float = 30.0) -> None:
-        if client is None:
-            import boto3
-            from botocore.config import Config
+    """Objects in S3 through ``client``, a boto3 S3 client (build one with ``lakehouse.aws.s3_storage``,
+    which applies the settings' region, endpoint, timeouts and retries)."""
 
-            client = boto3.client(
-                "s3", config=Config(connect_timeout=timeout_s, read_timeout=timeout_s, retries={"max_attempts": 5})
-            )
+    def __init__(self, client) -> None:
         self._s3 = client
 
     @staticmethod
@@ -93,5 +92,13 @@ class S3Storage:
             return False
 
 
-def storage_for(uri: str) -> Storage:
-    return S3Storage() if uri.startswith(("s3://", "s3a://")) else LocalStorage()
+def storage_for(uri: str, settings: Settings | None = None) -> Storage:
+    """Local folder or S3 for ``uri``. S3 is reached with ``settings``' region, endpoint, timeouts and
+    retries (lakehouse/aws.py); without settings, the defaults of :class:`Settings` apply (botocore then
+    still honours ``AWS_ENDPOINT_URL`` from the environment). Code that has the settings passes them."""
+    if not uri.startswith(("s3://", "s3a://")):
+        return LocalStorage()
+    from lakehouse.aws import s3_storage
+    from lakehouse.config import Settings
+
+    return s3_storage(settings if settings is not None else Settings())

@@ -45,7 +45,7 @@ from urllib.parse import urlparse
 
 from lakehouse.config import ConfigError, Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.storage import LocalStorage, S3Storage, Storage
+from lakehouse.storage import Storage, storage_for
 from lakehouse.warehouse import GOLD_ANOMALIES
 
 SEVERITIES = ("info", "warning", "critical")  # ascending
@@ -597,16 +597,10 @@ def _configured_sinks(settings: Settings) -> list[AlertSink]:
 
 
 def _aws_client(settings: Settings, service: str) -> Any:
-    """A boto3 client on ``aws_endpoint_url`` (None: AWS itself); the alert timeout and retries apply."""
-    import boto3
-    from botocore.config import Config
+    """A boto3 client from the one door to AWS, with the alert timeout (an alert must not hold up a cycle)."""
+    from lakehouse import aws
 
-    config = Config(
-        connect_timeout=settings.alert_webhook_timeout_s,
-        read_timeout=settings.alert_webhook_timeout_s,
-        retries={"max_attempts": settings.alert_webhook_retries + 1, "mode": "standard"},
-    )
-    return boto3.client(service, endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region, config=config)
+    return aws.client(settings, service, read_timeout_s=settings.alert_webhook_timeout_s)
 
 
 # ---- Where things are ------------------------------------------------------------------------------------
@@ -620,9 +614,7 @@ def state_uri(settings: Settings) -> str:
 
 
 def _storage(settings: Settings, uri: str) -> Storage:
-    if uri.startswith(("s3://", "s3a://")):
-        return S3Storage(_aws_client(settings, "s3"))
-    return LocalStorage()
+    return storage_for(uri, settings)
 
 
 def _load_state(storage: Storage, uri: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from lakehouse import ops
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.storage import storage_for
-from orchestration.cycle import CycleReport, CycleSteps, Echo, StepResult, record
+from orchestration.cycle import CycleReport, CycleSteps, Echo, StepResult, preflight, record
 
 LAYERS = ("silver", "gold")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -85,6 +85,7 @@ def run_backfill(
 ) -> CycleReport:
     """Rebuild ``layers`` for ``date_range`` and gate them; returns the report (it never raises for a
     failed step: the report says what failed). The caller holds the cycle lock."""
+    preflight(settings)
     report = CycleReport(run_id=run_id or ops.new_run_id(), started_at=datetime.now(UTC))
     in_bronze = bronze_dates(settings, date_range)
     echo(

@@ -34,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--retries", type=int, default=0, help="retry a failed bronze/silver/gold step N times (default 0)"
     )
+    run.add_argument(
+        "--bronze-on",
+        choices=("local", "emr-serverless"),
+        help="where bronze runs: local (Spark here) or emr-serverless (the packaged job, StartJobRun on "
+        "emr_serverless_application_id; env LAKEHOUSE_BRONZE_ON; default local)",
+    )
     run.set_defaults(handler=_run)
 
     schedule = subparsers.add_parser(
@@ -208,9 +214,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(settings, args) -> int:
-    from orchestration.cycle import raise_for_failure, run_cycle
+    from orchestration.cycle import preflight, raise_for_failure, run_cycle
     from orchestration.schedule import cycle_lock
 
+    settings = settings.with_overrides(bronze_on=args.bronze_on)
+    preflight(settings)  # a missing setting fails here, before the lock and the first step
     with cycle_lock(settings, wait=args.wait):
         report = run_cycle(settings, echo=(lambda _line: None) if args.json_logs else print, retries=args.retries)
     if args.json_logs:

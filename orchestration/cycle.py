@@ -77,12 +77,24 @@ def run_cycle(
     failed gate is not: the data will not change by waiting). ``should_stop`` is asked before each step;
     when it says yes the rest of the cycle is skipped, so a signal never cuts a step in half.
     """
+    preflight(settings)
     report = CycleReport(run_id=run_id or ops.new_run_id(), started_at=datetime.now(UTC))
     runner = CycleSteps(settings, report, echo, spark)
     runner.run_steps(STEPS, should_stop=should_stop, retries=retries, backoff_s=backoff_s)
     runner.send_alerts()
     record(settings, report)
     return report
+
+
+def preflight(settings: Settings) -> None:
+    """Refuse to start a cycle that would fail for want of a setting: raises ConfigError naming it and the fix
+    (the Athena target's work group and locations, EMR Serverless' application and role)."""
+    from lakehouse import aws
+
+    if settings.dbt_target == "athena":
+        aws.require_athena(settings)
+    if settings.bronze_on == "emr-serverless":
+        aws.require_emr_serverless(settings)
 
 
 def raise_for_failure(report: CycleReport) -> None:
@@ -181,11 +193,16 @@ class CycleSteps:
         self.echo(f"[{self.report.run_id}] {name}: {result.status} in {result.seconds:.1f} s. {result.detail}".rstrip())
 
     def _bronze(self) -> StepResult:
-        from spark.bronze_job import run_bronze
+        if self.settings.bronze_on == "emr-serverless":
+            from orchestration.emr import run_bronze_on_emr_serverless
 
-        # A schedule passes a function that starts its one session on first use (orchestration.schedule).
-        spark = self.spark() if callable(self.spark) else self.spark
-        bronze = run_bronze(self.settings, spark=spark)
+            bronze = run_bronze_on_emr_serverless(self.settings, run_id=self.report.run_id, echo=self.echo)
+        else:
+            from spark.bronze_job import run_bronze
+
+            # A schedule passes a function that starts its one session on first use (orchestration.schedule).
+            spark = self.spark() if callable(self.spark) else self.spark
+            bronze = run_bronze(self.settings, spark=spark)
         self.report.bronze_batch_ids = bronze.batch_ids
         self.event_dates = sorted({d for b in bronze.batches for d in b.event_dates})
         reasons = ", ".join(f"{r}={n}" for r, n in sorted(bronze.quarantine_reasons().items()))
@@ -195,6 +212,10 @@ class CycleSteps:
     def _gate(self, layer: str, **scope: Any) -> StepResult:
         from expectations.runner import run_gate
 
+        if self.settings.dbt_target == "athena":
+            from orchestration.athena import athena_target
+
+            scope["athena"] = athena_target(self.settings)
         gate = run_gate(self.settings, layer, run_id=self.report.run_id, **scope)
         failed = [o for o in gate.results if not o.success]
         if not gate.success:
@@ -304,4 +325,4 @@ def record(settings: Settings, report: CycleReport, mode: str = "cycle", **extra
         }
         for s in report.steps
     ]
-    ops.append(settings.lake_root, "ops_runs", rows)
+    ops.append(settings.lake_root, "ops_runs", rows, settings=settings)

@@ -71,6 +71,26 @@ def dbt_vars(settings: Settings, vars: dict[str, Any] | None = None) -> dict[str
     return {**own, **(vars or {})}
 
 
+def dbt_environment(settings: Settings) -> dict[str, str | None]:
+    """The environment dbt_project/profiles.yml reads for the `athena` target, from the settings (the one
+    source of truth); raises ConfigError naming a missing Athena setting before dbt starts."""
+    if settings.dbt_target != "athena":
+        return {}
+    from lakehouse.aws import require_athena
+
+    require_athena(settings)
+    environment: dict[str, str | None] = {
+        "LAKEHOUSE_AWS_REGION": settings.aws_region,
+        "LAKEHOUSE_ATHENA_WORK_GROUP": settings.athena_work_group,
+        "LAKEHOUSE_ATHENA_RESULTS_URI": settings.athena_results_uri,
+        "LAKEHOUSE_ATHENA_DATA_URI": settings.athena_data_uri,
+        "LAKEHOUSE_ATHENA_SCHEMA": settings.athena_schema,
+    }
+    if settings.aws_endpoint_url:  # botocore reads it for every client dbt-athena builds
+        environment["AWS_ENDPOINT_URL"] = settings.aws_endpoint_url
+    return environment
+
+
 def dbt_args(
     settings: Settings,
     layer: str | None = None,
@@ -144,7 +164,7 @@ def transform(
     started = time.perf_counter()
     with (
         pii_salt_file(settings) as salt_file,
-        _environment(LAKEHOUSE_LAKE=lake.root, LAKEHOUSE_PII_SALT_FILE=salt_file),
+        _environment(LAKEHOUSE_LAKE=lake.root, LAKEHOUSE_PII_SALT_FILE=salt_file, **dbt_environment(settings)),
     ):
         result = _invoke(args + list(planned.exclusions))
     seconds = time.perf_counter() - started

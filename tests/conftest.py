@@ -51,3 +51,47 @@ def same_rows(left: list[tuple[Any, ...]], right: list[tuple[Any, ...]]) -> bool
 def rows_equal() -> Callable[[list[tuple[Any, ...]], list[tuple[Any, ...]]], bool]:
     """``same_rows``: equal rows, floats compared to 1e-9 relative."""
     return same_rows
+
+
+@pytest.fixture(scope="session")
+def athena_standin(tmp_path_factory):
+    """A local Athena for the whole session: moto in server mode on 127.0.0.1 whose Athena queries DuckDB
+    executes (tests/support/athena_standin.py), with dummy credentials in the environment for the clients
+    dbt-athena and PyAthena build. Yields ``endpoint``, ``standin`` and ``bucket`` (created)."""
+    import logging
+    import socket
+    from types import SimpleNamespace
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from tests.support.athena_standin import AthenaStandIn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    endpoint = f"http://127.0.0.1:{port}"
+    patch = pytest.MonkeyPatch()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }.items():
+        patch.setenv(name, value)
+    patch.delenv("AWS_PROFILE", raising=False)
+    standin = AthenaStandIn(endpoint, cache_dir=str(tmp_path_factory.mktemp("athena-standin")))
+    standin.install()
+    bucket = "lake-standin"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    try:
+        yield SimpleNamespace(endpoint=endpoint, standin=standin, bucket=bucket)
+    finally:
+        standin.uninstall()
+        patch.undo()
+        server.stop()

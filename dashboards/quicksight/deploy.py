@@ -25,33 +25,44 @@ class DeployError(LakehouseError):
 
 
 def quicksight_client(region: str | None = None, endpoint_url: str | None = None, timeout_s: float = 30.0, **kwargs):
-    """A boto3 QuickSight client with timeouts and botocore's standard retries for throttling."""
-    import boto3
-    from botocore.config import Config
+    """A boto3 QuickSight client with timeouts and botocore's standard retries for throttling (built by the
+    one door to AWS, lakehouse/aws.py); ``kwargs``: credentials."""
     from botocore.exceptions import NoRegionError
 
-    config = Config(
-        connect_timeout=min(timeout_s, 10.0),
-        read_timeout=timeout_s,
-        retries={"max_attempts": 5, "mode": "standard"},
-    )
+    from lakehouse.aws import make_client
+
     try:
-        return boto3.client("quicksight", region_name=region, endpoint_url=endpoint_url, config=config, **kwargs)
+        return make_client(
+            "quicksight",
+            region=region,
+            endpoint_url=endpoint_url,
+            connect_timeout_s=min(timeout_s, 10.0),
+            read_timeout_s=timeout_s,
+            max_attempts=5,
+            **kwargs,
+        )
     except NoRegionError as exc:
         raise DeployError(
             "no AWS region for QuickSight: pass --region (e.g. --region eu-west-1) or set AWS_REGION"
         ) from exc
 
 
-def caller_account_id(region: str | None = None, timeout_s: float = 30.0) -> str:
+def caller_account_id(region: str | None = None, timeout_s: float = 30.0, endpoint_url: str | None = None) -> str:
     """The AWS account of the credentials in use (STS GetCallerIdentity)."""
-    import boto3
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    config = Config(connect_timeout=min(timeout_s, 10.0), read_timeout=timeout_s, retries={"max_attempts": 3})
+    from lakehouse.aws import make_client
+
     try:
-        return boto3.client("sts", region_name=region, config=config).get_caller_identity()["Account"]
+        sts = make_client(
+            "sts",
+            region=region,
+            endpoint_url=endpoint_url,
+            connect_timeout_s=min(timeout_s, 10.0),
+            read_timeout_s=timeout_s,
+            max_attempts=3,
+        )
+        return sts.get_caller_identity()["Account"]
     except (BotoCoreError, ClientError) as exc:
         raise DeployError(
             f"cannot find the AWS account to deploy to ({exc}); pass --account-id, or configure AWS credentials "

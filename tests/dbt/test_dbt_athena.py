@@ -18,6 +18,7 @@ from lakehouse.config import DBT_PROJECT_DIR, Settings
 from lakehouse.contract import BRONZE_METADATA_COLUMNS, FIELDS
 from lakehouse.sources import SOURCES
 from orchestration.athena import athena_ddl, athena_init
+from tests.support.athena_standin import TRINO_FUNCTIONS
 
 BUCKET = "lakehouse-athena"
 REGION = "us-east-1"
@@ -63,7 +64,9 @@ def test_every_model_compiles_for_athena_and_parses_as_athena_sql(aws, tmp_path)
         **os.environ,
         **aws.env,
         "LAKEHOUSE_LAKE": f"s3://{BUCKET}/lake",
-        "LAKEHOUSE_ATHENA_S3_STAGING_DIR": f"s3://{BUCKET}/athena-results/",
+        "LAKEHOUSE_ATHENA_RESULTS_URI": f"s3://{BUCKET}/athena-results/",
+        "LAKEHOUSE_ATHENA_DATA_URI": f"s3://{BUCKET}/warehouse/",
+        "LAKEHOUSE_ATHENA_WORK_GROUP": "primary",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     dbt = Path(sys.executable).parent / "dbt"
@@ -90,6 +93,17 @@ def test_every_model_compiles_for_athena_and_parses_as_athena_sql(aws, tmp_path)
         assert "::" not in sql, f"{path.name}: Athena has no '::' casts"
         statements = sqlglot.parse(sql, read="athena", error_level=sqlglot.ErrorLevel.RAISE)
         assert len([s for s in statements if s is not None]) == 1, path.name
+    # Only functions Trino has (a macro falling back to a DuckDB function fails here, as Athena would), and
+    # no exact number divided by a decimal literal (DECIMAL in Trino, which rounds the quotient's scale).
+    for path in compiled:
+        tree = sqlglot.parse_one(path.read_text(), read="athena")
+        unknown = sorted({str(f.this) for f in tree.find_all(sqlglot.exp.Anonymous)} - TRINO_FUNCTIONS)
+        assert not unknown, f"{path.name}: functions Trino does not have: {unknown}"
+        for division in tree.find_all(sqlglot.exp.Div):
+            for side in (division.this, division.expression):
+                literal = side.unnest() if isinstance(side, sqlglot.exp.Paren) else side
+                is_decimal = isinstance(literal, sqlglot.exp.Literal) and "." in literal.name
+                assert not is_decimal, f"{path.name}: divides by the DECIMAL literal {literal.name}: {division.sql()}"
     # STEDI: the curated customer key reads the salt from its Glue table when the query runs
     curated = next(p for p in compiled if p.name == "customers_curated.sql").read_text()
     assert "lower(to_hex(sha256(to_utf8((select max(salt) from lakehouse_secrets.pii_salt) || lower(" in curated
@@ -106,10 +120,24 @@ def test_athena_sources_read_the_glue_table_and_models_land_in_prefixed_database
     assert "approx_percentile(" in gold
 
 
-def test_athena_init_creates_the_bronze_table_with_partition_projection(aws):
-    settings = Settings.load(env={}, lake=f"s3://{BUCKET}/lake")
+def _athena_settings(aws, **overrides) -> Settings:
+    return Settings.load(
+        env={},
+        lake=f"s3://{BUCKET}/lake",
+        aws_endpoint_url=aws.endpoint,
+        athena_work_group="primary",
+        athena_results_uri=f"s3://{BUCKET}/athena-results/",
+        athena_data_uri=f"s3://{BUCKET}/warehouse/",
+        **overrides,
+    )
+
+
+def test_athena_init_creates_the_bronze_table_with_partition_projection(aws, monkeypatch):
+    for name, value in aws.env.items():
+        monkeypatch.setenv(name, value)
+    settings = _athena_settings(aws)
     client = aws.session.client("athena", endpoint_url=aws.endpoint)
-    statements = athena_init(settings, output_location=f"s3://{BUCKET}/athena-results/", client=client)
+    statements = athena_init(settings, athena=client, echo=lambda _line: None).statements
 
     executed = [
         client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Query"]
@@ -133,11 +161,9 @@ def test_athena_init_creates_the_bronze_table_with_partition_projection(aws):
 def test_athena_init_creates_a_table_per_stedi_source_and_stores_the_pii_salt_where_curated_reads_it(aws, monkeypatch):
     for name, value in aws.env.items():
         monkeypatch.setenv(name, value)
-    settings = Settings.load(
-        env={}, lake=f"s3://{BUCKET}/lake", aws_endpoint_url=aws.endpoint, pii_salt="a-secret-salt-of-the-test"
-    )
+    settings = _athena_settings(aws, pii_salt="a-secret-salt-of-the-test")
     client = aws.session.client("athena", endpoint_url=aws.endpoint)
-    statements = athena_init(settings, output_location=f"s3://{BUCKET}/athena-results/", client=client)
+    statements = athena_init(settings, athena=client, echo=lambda _line: None).statements
 
     for source in SOURCES.values():
         create = next(s for s in statements if f"`lakehouse_bronze`.`{source.name}`" in s)
@@ -159,3 +185,35 @@ def test_athena_ddl_refuses_a_local_lake(tmp_path):
 
     with pytest.raises(LakehouseError, match="s3://"):
         athena_ddl(Settings.load(env={}, lake=str(tmp_path)))
+
+
+def test_the_gates_athena_target_comes_from_the_same_settings_as_dbt():
+    from orchestration.athena import athena_target
+    from orchestration.transform import dbt_environment
+
+    settings = Settings.load(
+        env={
+            "LAKEHOUSE_ATHENA_WORK_GROUP": "analytics",
+            "LAKEHOUSE_ATHENA_RESULTS_URI": "s3://b/athena-results/",
+            "LAKEHOUSE_ATHENA_DATA_URI": "s3://b/warehouse/",
+            "LAKEHOUSE_ATHENA_SCHEMA": "plant7",
+            "LAKEHOUSE_AWS_REGION": "eu-west-1",
+        },
+        lake="s3://b/lake",
+        dbt_target="athena",
+    )
+    target = athena_target(settings)
+    assert (target.region, target.work_group, target.s3_staging_dir, target.schema) == (
+        "eu-west-1",
+        "analytics",
+        "s3://b/athena-results/",
+        "plant7",
+    )
+    assert target.database("silver") == "plant7_silver"
+    assert dbt_environment(settings) == {
+        "LAKEHOUSE_AWS_REGION": "eu-west-1",
+        "LAKEHOUSE_ATHENA_WORK_GROUP": "analytics",
+        "LAKEHOUSE_ATHENA_RESULTS_URI": "s3://b/athena-results/",
+        "LAKEHOUSE_ATHENA_DATA_URI": "s3://b/warehouse/",
+        "LAKEHOUSE_ATHENA_SCHEMA": "plant7",
+    }

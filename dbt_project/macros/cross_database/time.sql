@@ -17,7 +17,7 @@
 
 {# Seconds (a double) from one timestamp to a later one. #}
 {% macro seconds_between(earlier, later) -%}
-    (cast({{ epoch_ms(later) }} - {{ epoch_ms(earlier) }} as double) / 1000.0)
+    (cast({{ epoch_ms(later) }} - {{ epoch_ms(earlier) }} as double) / 1000)
 {%- endmacro %}
 
 {# A UTC timestamp literal from 'YYYY-MM-DD HH:MM:SS' text. #}

@@ -31,7 +31,7 @@
 
 {# The number of the `minutes`-long time bucket (counted from 1970-01-01) that a timestamp falls in. #}
 {% macro time_bucket(timestamp, minutes) -%}
-    cast(floor({{ epoch_ms(timestamp) }} / {{ minutes * 60000 }}.0) as bigint)
+    cast(floor(cast({{ epoch_ms(timestamp) }} as double) / {{ minutes * 60000 }}) as bigint)
 {%- endmacro %}
 
 

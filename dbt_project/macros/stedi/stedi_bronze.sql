@@ -51,7 +51,7 @@
 {%- endmacro %}
 
 {% macro default__timestamp_from_epoch_ms(milliseconds) -%}
-    cast(to_timestamp({{ milliseconds }} / 1000.0) as timestamp)
+    cast(to_timestamp(cast({{ milliseconds }} as double) / 1000) as timestamp)
 {%- endmacro %}
 
 {% macro duckdb__timestamp_from_epoch_ms(milliseconds) -%}
@@ -59,7 +59,7 @@
 {%- endmacro %}
 
 {% macro athena__timestamp_from_epoch_ms(milliseconds) -%}
-    cast(from_unixtime({{ milliseconds }} / 1000.0) as timestamp)
+    cast(from_unixtime(cast({{ milliseconds }} as double) / 1000) as timestamp)
 {%- endmacro %}
 
 

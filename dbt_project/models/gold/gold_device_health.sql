@@ -139,7 +139,7 @@ measured as (
             'greatest(device_last_seen.first_seen_at, ' ~ dbt.dateadd('hour', -24, 'as_of.as_of_at') ~ ')',
             'as_of.as_of_at'
         ) }} / device_types.reporting_interval_s as expected_readings_24h,
-        coalesce(device_recent.hours_with_readings_24h, 0) / 24.0 as uptime_24h,
+        cast(coalesce(device_recent.hours_with_readings_24h, 0) as double) / 24 as uptime_24h,
         device_last_seen.battery_pct,
         coalesce(open_anomalies.open_anomalies, 0) as open_anomalies,
         coalesce(open_anomalies.open_critical_anomalies, 0) as open_critical_anomalies,

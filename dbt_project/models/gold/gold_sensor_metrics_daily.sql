@@ -103,10 +103,10 @@ final as (
         daily_aggregates.stddev_value,
         daily_aggregates.value_percentiles[1] as p50_value,
         daily_aggregates.value_percentiles[2] as p95_value,
-        86400.0 / device_types.reporting_interval_s as expected_count,
+        cast(86400 as double) / device_types.reporting_interval_s as expected_count,
         least(
             1.0,
-            daily_aggregates.reading_count / (86400.0 / device_types.reporting_interval_s)
+            daily_aggregates.reading_count / (cast(86400 as double) / device_types.reporting_interval_s)
         ) as completeness,
         daily_aggregates.last_ingested_at,
         daily_aggregates.event_date

@@ -104,10 +104,10 @@ final as (
         hourly_aggregates.stddev_value,
         hourly_aggregates.value_percentiles[1] as p50_value,
         hourly_aggregates.value_percentiles[2] as p95_value,
-        3600.0 / device_types.reporting_interval_s as expected_count,
+        cast(3600 as double) / device_types.reporting_interval_s as expected_count,
         least(
             1.0,
-            hourly_aggregates.reading_count / (3600.0 / device_types.reporting_interval_s)
+            hourly_aggregates.reading_count / (cast(3600 as double) / device_types.reporting_interval_s)
         ) as completeness,
         hourly_aggregates.last_ingested_at,
         cast(hourly_aggregates.hour_at as date) as event_date
