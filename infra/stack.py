@@ -51,7 +51,9 @@ LOGS_PREFIX = "logs/"
 MQTT_TOPIC_FILTER = "sites/+/devices/+/readings"
 # dbt's custom schemas (dbt_project/dbt_project.yml) and the two athena_init creates; on Athena each is the
 # Glue database <athena_schema>_<layer> (macros/generate_schema_name.sql), plus <athena_schema> itself.
-GLUE_LAYERS = ("bronze", "staging", "silver", "gold", "trusted", "curated", "seeds", "secrets")
+# The layers of dbt_project.yml, plus what `lakehouse athena init` creates: bronze, the ops records, the
+# catalogue source and the PII salt.
+GLUE_LAYERS = ("bronze", "staging", "silver", "gold", "trusted", "curated", "seeds", "secrets", "ops", "catalogue")
 # The readings' layers that dashboards read (gold, and silver for device detail).
 DASHBOARD_LAYERS = ("silver", "gold")
 
@@ -709,6 +711,7 @@ class LakehouseStack(cdk.Stack):
                 )
             ],
         )
+        # Settings only: the cycle hands dbt its Athena profile from these (dbt_project/profiles.yml).
         environment = {
             "LAKEHOUSE_LAKE": lake_uri,
             "LAKEHOUSE_DBT_TARGET": "athena",
@@ -725,10 +728,6 @@ class LakehouseStack(cdk.Stack):
             "LAKEHOUSE_EMR_SERVERLESS_JOB_ROLE_ARN": cdk.Fn.condition_if(
                 with_emr.logical_id, bronze_role.attr_arn, ""
             ).to_string(),
-            # dbt_project/profiles.yml reads these names.
-            "LAKEHOUSE_ATHENA_REGION": region,
-            "LAKEHOUSE_ATHENA_S3_STAGING_DIR": results_uri,
-            "LAKEHOUSE_ATHENA_S3_DATA_DIR": data_uri,
         }
         task = ecs.CfnTaskDefinition(
             self,

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from lakehouse.config import Settings
-from orchestration.athena import athena_init
 
 READINGS = 240
 PRODUCE = ["--readings", str(READINGS), "--devices", "4", "--dirty-rate", "0", "--seed", "7", "--quiet"]
@@ -108,31 +107,15 @@ def test_produce_sink_firehose_lands_readings_in_the_stacks_bucket_under_the_lan
     assert {json.loads(line)["seq"] for line in lines} >= {1}
 
 
-def test_athena_init_creates_its_tables_in_the_stacks_glue_databases(workdir, deployed, aws, template):
-    # Branch `athena` adds `lakehouse athena init`; until it lands this calls the function behind it with
-    # the values of the written settings.
-    import boto3
+def test_athena_init_creates_its_tables_in_the_stacks_glue_databases(workdir, deployed, aws, template, lakehouse):
+    completed = lakehouse(["athena", "init"], cwd=workdir, env=aws.env)
+    assert completed.returncode == 0, completed.stderr
+    assert "athena init:" in completed.stdout and "created" in completed.stdout
 
     settings = Settings.load(env={}, cwd=workdir)
-    client = boto3.client(
-        "athena",
-        endpoint_url=settings.aws_endpoint_url,
-        region_name=settings.aws_region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    statements = athena_init(
-        settings,
-        database=f"{settings.athena_schema}_bronze",
-        work_group=settings.athena_work_group,
-        output_location=settings.athena_results_uri,
-        client=client,
-    )
-
-    ran = client.list_query_executions(WorkGroup=settings.athena_work_group)["QueryExecutionIds"]
-    executed = [client.get_query_execution(QueryExecutionId=q)["QueryExecution"] for q in ran]
-    assert sorted(e["Query"] for e in executed) == sorted(statements)
-    assert {e["WorkGroup"] for e in executed} == {"lakehouse-dev"}
+    athena = aws.client("athena")
+    ran = athena.list_query_executions(WorkGroup=settings.athena_work_group)["QueryExecutionIds"]
+    statements = [athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Query"] for q in ran]
     stack_databases = {
         r["Properties"]["DatabaseInput"]["Name"]
         for r in template["Resources"].values()
@@ -143,13 +126,13 @@ def test_athena_init_creates_its_tables_in_the_stacks_glue_databases(workdir, de
     for statement in statements:
         created = re.match(r"CREATE (?:DATABASE|EXTERNAL TABLE) IF NOT EXISTS `([^`]+)`", statement)
         assert created, statement
-        assert created.group(1) in stack_databases
+        assert created.group(1) in stack_databases, f"{created.group(1)} is not a database of the stack"
         assert glue.get_database(Name=created.group(1))["Database"]["Name"] == created.group(1)
         if "EXTERNAL TABLE" in statement:
             tables += 1
             (location,) = re.findall(r"LOCATION '([^']+)'", statement)
             assert location.startswith(f"s3://{deployed.physical['Lake']}/lake/")
-    assert tables >= 2  # readings and the STEDI sources, and the PII salt
+    assert tables >= 4  # readings, the STEDI sources, the ops records, the catalogue and the PII salt
 
 
 def _nab_file(name: str) -> Path:

@@ -125,12 +125,13 @@ def _dbt_custom_schemas() -> set[str]:
 
 
 def test_glue_databases_are_every_schema_dbt_and_athena_init_use(of_type):
-    from orchestration.athena import secrets_database
+    from lakehouse.config import Settings
+    from orchestration.athena import catalogue_database, databases
 
     names = {r["Properties"]["DatabaseInput"]["Name"] for r in of_type("AWS::Glue::Database").values()}
-    bronze = f"{SCHEMA}_bronze"  # the dbt source's default: <target schema>_bronze
-    expected = {SCHEMA, bronze, secrets_database(bronze)} | {f"{SCHEMA}_{s}" for s in _dbt_custom_schemas()}
-    assert names == expected
+    init = databases(Settings(athena_schema=SCHEMA))  # what `lakehouse athena init` creates
+    expected = {SCHEMA, *init.values(), catalogue_database(init["bronze"])}
+    assert names == expected | {f"{SCHEMA}_{s}" for s in _dbt_custom_schemas()}
 
 
 def test_the_work_group_enforces_its_results_location_and_a_bytes_scanned_cutoff(resources):
