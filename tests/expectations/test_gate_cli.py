@@ -29,9 +29,9 @@ def test_an_error_failure_exits_3_with_the_failed_expectations(gate_lake, capsys
     err = capsys.readouterr().err
     assert code == 3
     assert err.startswith("error: gate bronze FAILED: 1 error(s), 0 warning(s)")
-    assert "ERROR   bronze__readings :: device_id_matches_pattern (device_id)" in err
+    assert "ERROR   bronze__readings :: device_id_matches_pattern (device_id, where not matching the pattern)" in err
     assert "1 of 192 checked rows unexpected" in err
-    assert "e.g. device_id=sensor#1" in err
+    assert "e.g. chk_device_id_not_matching_pattern=sensor#1  device_id=sensor#1" in err
 
 
 def test_a_warning_is_printed_and_the_gate_still_passes(gate_lake, capsys):
