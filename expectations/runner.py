@@ -22,6 +22,7 @@ from expectations.sources import check_partition, date_ranges, read_manifests
 from lakehouse import ops, warehouse
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
+from lakehouse.rejections import summarise
 
 if TYPE_CHECKING:
     from expectations.athena import AthenaTarget
@@ -348,6 +349,11 @@ class _SilverGate(_Gate):
             # Rows without an event date belong to no partition: every increment includes them.
             ranges = date_ranges(dates) if partitions is not None else None
             label = _label(dates)
+            dated = ", ".join(f"date '{d}'" for d in dates)
+            where = f"event_date in ({dated})" if partitions is not None and dates else "true"
+            rejections = summarise(partial(_rows, wh), readings_table, rejected_table, where)
+            if rejections.is_large:  # say what silver rejected and why, with the fix
+                self.notes.append(rejections.format())
             observed = {"new_reading_within_lookback": newest_batch}
             readings_sql = silver.readings_sql(readings_table, ranges, lookback)
             self.validate(wh, readings.name, readings_sql, label, observed=observed)
@@ -433,6 +439,13 @@ class _GoldGate(_Gate):
                     # models are guarded by their dbt tests (no_pii_columns, keys).
                     self.notes.append("gold readings: none in this lake; nothing of gold's readings to gate")
                     return self.result("all", [], batch_ids)
+                rejected = wh.table(SILVER_REJECTED)
+                if not present and wh.scalar(f"select count(*) from {rejected}"):
+                    rejections = summarise(partial(_rows, wh), silver_table, rejected, "true")
+                    raise LakehouseError(
+                        f"gold has nothing to check because silver accepted none of the readings "
+                        f"({SILVER_READINGS} in {wh.path} is empty): {rejections.format()}"
+                    )
                 if not present:
                     raise LakehouseError(
                         f"{GOLD_HOURLY} and {SILVER_READINGS} in {wh.path} are empty; nothing to gate "
@@ -486,3 +499,8 @@ def _span(dates: list[str]) -> str:
     if not dates:
         return "no event dates"
     return f"event dates {dates[0]}..{dates[-1]} ({len(dates)})" if len(dates) > 3 else ", ".join(dates)
+
+
+def _rows(wh, sql: str) -> list[tuple]:
+    """Rows of a query on the gate's warehouse (DuckDB or Athena), for the rejection summary."""
+    return [tuple(row) for row in wh.rows(sql)]

@@ -22,6 +22,7 @@ under the UTC hour of its first reading's recorded time.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import time
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ingestion.simulator import line_sizes
-from ingestion.sinks import Sink, SinkOptions, make_sink
+from ingestion.sinks import LandingSink, Sink, SinkOptions, make_sink
 from lakehouse.catalogue import _IDENTIFIER, Entry, describe_key
 from lakehouse.config import Settings
 from lakehouse.contract import METRICS, format_event_time
@@ -200,26 +201,29 @@ def replay(
 
     # Everything is checked before anything is written: a refused replay leaves the lake as it was.
     lines, keys, per_device = _render(rows, config, catalogue, files)
-    catalogue.register_new_devices(settings)
     arrival = np.fromiter((r.ms for r in rows), dtype=np.int64, count=len(rows))
     due = replay_schedule(arrival, config.speed)
+    chunks = _chunks(due, len(lines), config.speed)
     if isinstance(sink, str):
         # Files are cut on the sending clock, as Firehose cuts on arrival: buffer_seconds of wall time is
         # buffer_seconds * speed of recorded time, and a replay as fast as possible cuts by size only.
+        # The producer name carries a digest of what is sent: series that start at the same instant get
+        # files of their own, and the same replay again writes the same files (left as they are).
         options = options or SinkOptions()
         window = options.buffer_seconds * config.speed if config.speed is not None else _NO_TIME_LIMIT_S
-        target = make_sink(sink, settings.lake_root, config.producer, replace(options, buffer_seconds=window), settings)
+        producer = f"{config.producer}-{_digest(lines)}"
+        target = make_sink(sink, settings.lake_root, producer, replace(options, buffer_seconds=window), settings)
     else:
         target = sink
+    if isinstance(target, LandingSink):
+        _refuse_clashes(target, lines, arrival, keys, chunks)
+    catalogue.register_new_devices(settings)
 
     sending = time.perf_counter()
     last_progress = sending
     try:
-        lo = 0
-        while lo < len(lines):
-            hi = min(lo + _BATCH, len(lines))
-            if config.speed is not None:  # the readings due within 50 ms go together
-                hi = min(hi, int(np.searchsorted(due, due[lo] + 0.05, "right")))
+        for lo, hi in chunks:
+            if config.speed is not None:
                 wait = sending + due[lo] - time.perf_counter()
                 if wait > 0:
                     time.sleep(wait)
@@ -228,7 +232,6 @@ def replay(
             if progress is not None and time.perf_counter() - last_progress >= 2.0:
                 last_progress = time.perf_counter()
                 progress(hi, last_progress - began)
-            lo = hi
         stats = target.close()
     except BaseException:
         target.abort()
@@ -246,6 +249,45 @@ def replay(
         bytes=stats.bytes,
         seconds=seconds,
     )
+
+
+def _chunks(due: np.ndarray, n: int, speed: float | None) -> list[tuple[int, int]]:
+    """The slices sent together: batches of at most _BATCH; paced, the readings due within 50 ms."""
+    chunks, lo = [], 0
+    while lo < n:
+        hi = min(lo + _BATCH, n)
+        if speed is not None:
+            hi = min(hi, int(np.searchsorted(due, due[lo] + 0.05, "right")))
+        chunks.append((lo, hi))
+        lo = hi
+    return chunks
+
+
+def _digest(lines: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for line in lines:
+        digest.update(line.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:12]
+
+
+def _refuse_clashes(
+    target: LandingSink, lines: list[str], arrival: np.ndarray, keys: list[str], chunks: list[tuple[int, int]]
+) -> None:
+    """Cut every file first and check its name: a replay that would meet a file holding other bytes is
+    refused before it writes any, so a refused replay leaves the landing zone as it was."""
+    plan = target.dry_run()
+    for lo, hi in chunks:
+        chunk = lines[lo:hi]
+        plan.send(chunk, arrival[lo:hi], keys[lo:hi], line_sizes(chunk))
+    plan.close()
+    clashes = target.clashes(plan.planned)
+    if clashes:
+        raise ReplayError(
+            f"{len(clashes)} of the {len(plan.planned)} landing files this replay would write already exist with "
+            f"other content (first: {clashes[0]}); nothing was written. A landing file is never overwritten "
+            f"(bronze may have read it): use another --producer, or another lake"
+        )
 
 
 def read_rows(path: Path, config: ReplayConfig, metric_names: Sequence[str] = METRICS) -> tuple[list[_Row], FileCounts]:

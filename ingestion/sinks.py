@@ -194,6 +194,28 @@ class LandingSink:
         self._bytes = 0
         self._first_ms = None
 
+    def dry_run(self) -> LandingSink:
+        """A sink that cuts the same files from the same lines but only records them (``planned``), so a
+        caller can check every name before the first file is published."""
+        return LandingSink(
+            self._lake,
+            _RecordingStorage(),
+            self._producer,
+            self._limit,
+            self._window_ms / 1000,
+            name=self.stats.sink,
+            writers=1,
+        )
+
+    @property
+    def planned(self) -> list[tuple[str, bytes]]:
+        storage = self._storage
+        return list(storage.files) if isinstance(storage, _RecordingStorage) else []
+
+    def clashes(self, planned: Sequence[tuple[str, bytes]]) -> list[str]:
+        """Those of ``planned`` files whose name already holds other bytes in this sink's storage."""
+        return [uri for uri, data in planned if self._storage.exists(uri) and self._storage.read_bytes(uri) != data]
+
     def _publish(self, uri: str, data: bytes) -> None:
         if not self._storage.exists(uri):
             self._storage.write_bytes(uri, data)
@@ -203,6 +225,25 @@ class LandingSink:
                 f"bronze may have read it. Use another --producer, --seed or --start, or another lake."
             )
         # else: the same run again; the file is already there, byte for byte.
+
+
+class _RecordingStorage:
+    """Storage that keeps what would be written, for :meth:`LandingSink.dry_run`."""
+
+    def __init__(self) -> None:
+        self.files: list[tuple[str, bytes]] = []
+
+    def exists(self, uri: str) -> bool:
+        return False
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        self.files.append((uri, data))
+
+    def read_bytes(self, uri: str) -> bytes:
+        raise FileNotFoundError(uri)
+
+    def list(self, prefix_uri: str, suffix: str = "") -> list[str]:
+        return []
 
 
 # ---- streams: Kinesis and Firehose ---------------------------------------------------------------------

@@ -51,6 +51,36 @@ _NUMBERS = {"reporting_interval_s", "silence_after_s", "valid_min", "valid_max",
 _TIMES = {"installed_at", "retired_at", "valid_from"}
 # Names end up in SQL (metric names become columns): keep them to plain identifiers.
 _METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Column names of silver and gold that a metric (a silver column of its own) cannot take.
+RESERVED_METRIC_NAMES = frozenset(
+    {
+        "device_id",
+        "device_type",
+        "site_id",
+        "registered_site_id",
+        "event_time",
+        "event_at",
+        "event_date",
+        "event_hour",
+        "seq",
+        "battery_pct",
+        "firmware",
+        "unit_conversion",
+        "ingested_at",
+        "source_file",
+        "batch_id",
+        "schema_version",
+        "copy_number",
+        "rejection_reason",
+        "rejected_metric",
+        "rescued_data",
+        "installed_at",
+        "retired_at",
+        "metric",
+        "metric_value",
+        "value",
+    }
+)
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 # Columns of `aws iot list-things` output (a thing's attributes become columns too).
 _IOT_THING_COLUMNS = {"thingName": "device_id", "thingTypeName": "device_type"}
@@ -299,7 +329,8 @@ def _entry(where: str, row: dict[str, Any], problems: Problems) -> Entry | None:
         return None
     required, optional = COLUMNS[kind]
     known = set(required) | set(optional) | {"kind", "valid_from"}
-    unknown = sorted(set(row) - known)
+    # A file of several kinds has every kind's columns: another kind's column left empty is no problem.
+    unknown = sorted(c for c in set(row) - known if not _blank(row[c]))
     blank = [c for c in required if _blank(row.get(c))]
     if blank:
         problems.add(where, f"{kind} row without {', '.join(blank)}", f"give every {kind} row {', '.join(required)}")
@@ -376,6 +407,8 @@ def _parse_value(column: str, raw: Any) -> Any:
     text = str(raw).strip()
     if column == "metric" and not _METRIC_NAME.match(text):
         raise ValueError("is not a metric name")
+    if column == "metric" and text in RESERVED_METRIC_NAMES:
+        raise ValueError("is the name of a silver column, not free for a metric")
     if column in ("device_id", "device_type", "site_id") and not _IDENTIFIER.match(text):
         raise ValueError("is not an identifier")
     return text

@@ -40,7 +40,7 @@ from lakehouse.catalogue import (
     validate_import,
 )
 from lakehouse.config import Settings
-from lakehouse.contract import DEVICE_TYPES_SEED, LIMITS_SEED
+from lakehouse.contract import DEVICE_TYPES_SEED, LIMITS_SEED, METRICS
 from lakehouse.registry import REGISTRY_SIZE, fleet
 from lakehouse.storage import LocalStorage, S3Storage, Storage
 
@@ -144,6 +144,13 @@ def state_of(versions: Sequence[Version]) -> State:
             if entry.key not in latest or rank >= latest[entry.key][0]:
                 latest[entry.key] = (rank, entry)
     return State({key: entry for key, (_, entry) in latest.items()})
+
+
+def modelled_metrics(versions: Sequence[Version]) -> list[str]:
+    """The metrics silver and gold model, a column each (dbt var ``metrics``): the contract's, which are
+    bronze columns, then every other metric the catalogue has ever declared, by name."""
+    declared = {e.get("metric") for v in versions for e in v.entries if e.kind == "metric"}
+    return [*METRICS, *sorted(declared - set(METRICS))]
 
 
 def in_force(versions: Sequence[Version], kind: str, at: datetime) -> dict[tuple[str, ...], Entry]:

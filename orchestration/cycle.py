@@ -260,7 +260,7 @@ class CycleSteps:
                 counts.get("bronze"),
                 counts.get("silver_readings"),
                 counts.get("silver_rejected_readings"),
-                detail=f"dbt: {built} node(s) ok",
+                detail=f"dbt: {built} node(s) ok" + self._rejections(),
             )
         return StepResult(
             "gold",
@@ -269,6 +269,24 @@ class CycleSteps:
             counts.get("gold_sensor_metrics_hourly"),
             detail=f"dbt: {built} node(s) ok",
         )
+
+    def _rejections(self) -> str:
+        """When silver rejected a large share of this cycle's readings: the top reasons, an example, the fix."""
+        from lakehouse.rejections import summarise
+
+        lake = self.settings.lake_root
+        if not lake.is_local or not lake.warehouse.exists():
+            return ""
+        import duckdb
+
+        batches = self.report.bronze_batch_ids
+        where = f"batch_id in ({', '.join(str(b) for b in batches)})" if batches else "true"
+        with duckdb.connect(str(lake.warehouse), read_only=True) as con:
+            rejections = summarise(
+                lambda sql: con.execute(sql).fetchall(), WAREHOUSE_TABLES["silver_readings"],
+                WAREHOUSE_TABLES["silver_rejected_readings"], where,
+            )  # fmt: skip
+        return "\n" + rejections.format() if rejections.is_large else ""
 
     def _silver(self) -> StepResult:
         return self._transform("silver")

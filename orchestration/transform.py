@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lakehouse.catalogue_store import ensure_catalogue
+from lakehouse.catalogue_store import ensure_catalogue, modelled_metrics
 from lakehouse.config import DBT_ARTIFACTS_DIR, DBT_PROJECT_DIR, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.lake import Lake
@@ -147,6 +147,9 @@ def transform(
             f"dbt target 'local' keeps its DuckDB warehouse inside the lake, but the lake {lake.root} is "
             f"not a local folder; use --target athena for an s3:// lake, or a local --lake"
         )
+    # Silver reads the catalogue from the lake (a new lake gets the default catalogue first), and models a
+    # column per metric the catalogue declares.
+    vars = {"metrics": modelled_metrics(ensure_catalogue(settings)), **(vars or {})}
     args = dbt_args(
         settings,
         layer,
@@ -158,8 +161,6 @@ def transform(
     )
     # Seeds and views this process already built from the same inputs are left as they are (see
     # orchestration/definitions.py): they are most of a small cycle's fixed cost.
-    # Silver reads the catalogue from the lake: a new lake gets the default catalogue first.
-    ensure_catalogue(settings)
     planned = BUILT_DEFINITIONS.plan(settings, layer, select, dbt_vars(settings, vars), full_refresh)
     started = time.perf_counter()
     with (

@@ -83,3 +83,21 @@
 {% macro catalogue_end_of_time() -%}
     {{ timestamp_literal('2100-01-01 00:00:00') }}
 {%- endmacro %}
+
+
+{#
+    A numeric field of a reading that is not a bronze column, from bronze's `_rescued_data` (a JSON object
+    of the fields the contract does not know, values as text): a metric the catalogue declares. A value
+    that is not a number gives null (its text stays in rescued_data).
+#}
+{% macro rescued_number(column, key) -%}
+    {{ return(adapter.dispatch('rescued_number', 'lakehouse')(column, key)) }}
+{%- endmacro %}
+
+{% macro default__rescued_number(column, key) -%}
+    try_cast(json_extract_scalar({{ column }}, '$["{{ key }}"]') as double)
+{%- endmacro %}
+
+{% macro duckdb__rescued_number(column, key) -%}
+    try_cast(json_extract_string({{ column }}, '$."{{ key }}"') as double)
+{%- endmacro %}

@@ -9,27 +9,32 @@
     date partition, so every unit of a touched date is rebuilt (same result, coarser work). Iceberg is not
     used so that the tables stay readable by any Hive-compatible engine over the lake.
 #}
-{% macro incremental_config(unique_key, partition_by='event_date') -%}
-    {{ return(adapter.dispatch('incremental_config', 'lakehouse')(unique_key, partition_by)) }}
+{#
+    `on_schema_change`: 'fail' (a release that changes a model's columns needs a full refresh), or
+    'append_new_columns' for silver_classified_readings, whose metric columns are the catalogue's: a newly
+    declared metric adds a column, null for rows built before (a backfill fills it in).
+#}
+{% macro incremental_config(unique_key, partition_by='event_date', on_schema_change='fail') -%}
+    {{ return(adapter.dispatch('incremental_config', 'lakehouse')(unique_key, partition_by, on_schema_change)) }}
 {%- endmacro %}
 
-{% macro default__incremental_config(unique_key, partition_by) -%}
+{% macro default__incremental_config(unique_key, partition_by, on_schema_change) -%}
     {{ return({
         'materialized': 'incremental',
         'incremental_strategy': 'replace_units',
         'unique_key': unique_key,
-        'on_schema_change': 'fail',
+        'on_schema_change': on_schema_change,
     }) }}
 {%- endmacro %}
 
-{% macro athena__incremental_config(unique_key, partition_by) -%}
+{% macro athena__incremental_config(unique_key, partition_by, on_schema_change) -%}
     {{ return({
         'materialized': 'incremental',
         'incremental_strategy': 'insert_overwrite',
         'table_type': 'hive',
         'format': 'parquet',
         'partitioned_by': [partition_by],
-        'on_schema_change': 'fail',
+        'on_schema_change': on_schema_change,
     }) }}
 {%- endmacro %}
 
@@ -143,7 +148,7 @@
 {%- endmacro %}
 
 {% macro athena__replaceable_units_config(unique_key, row_id, partition_by) -%}
-    {{ return(athena__incremental_config(unique_key, partition_by)) }}
+    {{ return(athena__incremental_config(unique_key, partition_by, 'fail')) }}
 {%- endmacro %}
 
 

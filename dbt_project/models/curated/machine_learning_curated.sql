@@ -1,6 +1,7 @@
 {#-
-    The training data: each step_trainer_trusted reading joined with the accelerometer_trusted readings of
-    the same customer at the same time (sensor_reading_time_ms = timestamp_ms). The join goes through the
+    The training data: each step_trainer_trusted reading joined with every accelerometer_trusted reading
+    of the same customer at the same time (sensor_reading_time_ms = timestamp_ms): a phone that sent six
+    readings in that millisecond gives six pairs. The join goes through the
     device's owner (customer_trusted.serial_number) to that owner's own accelerometer readings: customer
     and time, never time alone, because several customers have readings at the same timestamps.
 -#}

@@ -1,4 +1,6 @@
-{{ config(**incremental_config(unique_key=['event_date', 'device_id', 'event_hour'])) }}
+{{ config(**incremental_config(
+    unique_key=['event_date', 'device_id', 'event_hour'], on_schema_change='append_new_columns'
+)) }}
 
 {%- set backfill = backfill_range() if is_incremental() else none %}
 {%- set rebuild_dates = silver_dates_to_rebuild(ref('stg_bronze__readings'))

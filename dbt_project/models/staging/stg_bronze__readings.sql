@@ -5,7 +5,7 @@ source as (
     {#- A lake may hold only other sources (e.g. STEDI files brought with `lakehouse ingest-files`). -#}
     {%- set columns = {'device_id': 'varchar', 'device_type': 'varchar', 'site_id': 'varchar',
         'event_time': 'timestamp', 'seq': 'bigint'} -%}
-    {%- for metric in var('metrics') %}{% do columns.update({metric: 'double'}) %}{% endfor -%}
+    {%- for metric in var('bronze_metrics') %}{% do columns.update({metric: 'double'}) %}{% endfor -%}
     {%- do columns.update({'battery_pct': 'double', 'firmware': 'varchar'}) -%}
     {{ stedi_bronze('readings', columns) }}
 
@@ -21,7 +21,11 @@ renamed as (
         cast(event_date as date) as event_date,
         cast(seq as bigint) as seq,
         {%- for metric in var('metrics') %}
+        {%- if metric in var('bronze_metrics') %}
         cast({{ metric }} as double) as {{ metric }},
+        {%- else %}
+        {{ rescued_number('_rescued_data', metric) }} as {{ metric }},
+        {%- endif %}
         {%- endfor %}
         cast(battery_pct as double) as battery_pct,
         cast(firmware as varchar) as firmware,

@@ -1,6 +1,7 @@
 {#-
-    Accelerometer readings of the customers in customer_trusted, one per (user_email, timestamp_ms): of
-    several copies the latest ingest wins. since_consent keeps readings taken at or after the customer's
+    Accelerometer readings of the customers in customer_trusted. A duplicate is an identical record: of
+    several copies of one (user_email, timestamp_ms, x, y, z) the latest ingest wins, while readings of
+    one customer in the same millisecond with other values (real phones send up to six) are all kept. since_consent keeps readings taken at or after the customer's
     research consent; any_time keeps all of them.
 -#}
 with
@@ -22,7 +23,7 @@ ranked_copies as (
     select
         *,
         row_number() over (
-            partition by user_email, timestamp_ms
+            partition by user_email, timestamp_ms, x, y, z
             order by ingested_at desc, source_file desc, batch_id desc
         ) as copy_rank
     from accelerometer_readings

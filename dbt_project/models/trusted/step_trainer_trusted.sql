@@ -1,7 +1,8 @@
 {#-
     Step-trainer readings of the devices of curated customers (trusted customers with at least one
-    accelerometer_trusted reading, the rule of customers_curated), one per (serial_number,
-    sensor_reading_time_ms): of several copies the latest ingest wins. since_consent keeps a reading when
+    accelerometer_trusted reading, the rule of customers_curated). A duplicate is an identical record: of
+    several copies of one (serial_number, sensor_reading_time_ms, distance_from_object) the latest ingest
+    wins; readings of one device in the same millisecond with other distances are all kept. since_consent keeps a reading when
     a curated owner of the device had consented by then; any_time keeps every reading of their devices.
     A serial number registered by several customers: a reading is kept once if any of them qualifies;
     machine_learning_curated then pairs it with each owner's own accelerometer readings at that time.
@@ -47,7 +48,7 @@ ranked_copies as (
     select
         *,
         row_number() over (
-            partition by serial_number, sensor_reading_time_ms
+            partition by serial_number, sensor_reading_time_ms, distance_from_object
             order by ingested_at desc, source_file desc, batch_id desc
         ) as copy_rank
     from step_trainer_readings
