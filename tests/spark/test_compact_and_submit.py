@@ -78,7 +78,7 @@ def test_the_packaged_job_runs_through_spark_submit_with_a_local_master(tmp_path
         ],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,  # a JVM start and a batch on a busy shared machine
         env=env,
         cwd=tmp_path,
     )
