@@ -100,18 +100,6 @@ rebuild_device_days as (
 
 ),
 
-    {%- else %}
-
-rebuild_device_days as (
-
-    select distinct
-        device_id,
-        event_date
-    from {{ ref('silver_classified_readings') }}
-    where rejection_reason is null or rejection_reason = 'out_of_range'
-
-),
-
     {%- endif %}
 
     {%- if is_incremental() %}
@@ -204,6 +192,23 @@ rejected_to_scan as (
 
     select * from {{ ref('silver_classified_readings') }}
     where rejection_reason = 'out_of_range'
+
+),
+
+-- A full build: every device-day with readings.
+rebuild_device_days as (
+
+    select
+        device_id,
+        event_date
+    from readings
+
+    union
+
+    select
+        device_id,
+        event_date
+    from rejected_to_scan
 
 ),
 

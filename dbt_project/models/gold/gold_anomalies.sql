@@ -577,8 +577,8 @@ learned_episodes as (
 
 -- flatline: a run of one value, within one day, of at least var anomaly_flatline_min_readings readings
 -- and var anomaly_flatline_min_minutes, more than var anomaly_flatline_repeat_factor times as long as the
--- usual (median) longest run of a bucket of the trailing history (a sensor whose readings often repeat is not stuck when they do; one earlier
--- stuck spell does not hide the next).
+-- usual (median) longest run of a bucket of the trailing history (a sensor whose readings often repeat is
+-- not stuck when they do; one earlier stuck spell does not hide the next).
 flatlines as (
 
     select
@@ -810,6 +810,7 @@ all_windows as (
 
 ),
 
+-- The windows of the rebuilt device-days (an incremental build reads their context too).
 windows_to_keep as (
 
     select all_windows.*
