@@ -12,7 +12,6 @@ one detection, not two); the detections are scored with NAB's scorer (bench/nab_
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import sys
@@ -24,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.nab_score import PROFILES, score_corpus, score_series
-from lakehouse.config import DBT_PROJECT_DIR, Settings
+from lakehouse.config import Settings
 
 FIRST_INDEX = 10001
 NAB_SITE = "site-nab"
@@ -64,41 +63,36 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text[:19])
 
 
-def register_nab_devices(project: Path, series: list[NabSeries]) -> None:
-    """The catalogue bridge: register the replayed machines (installed long before their readings) and
-    leave the machine type's temperature limits empty, in a *copy* of the dbt project.
-
-    Stands in for ``lakehouse catalog import`` (branch catalogue): at merge time this becomes one call that
-    imports a catalogue with these devices and a type without limits."""
-    registry = project / "seeds" / "device_registry.csv"
-    with registry.open("a", newline="") as out:
-        writer = csv.writer(out, lineterminator="\n")
-        for s in series:
-            writer.writerow([s.device_id, "machine", NAB_SITE, NAB_INSTALLED_AT])
-    limits = project / "seeds" / "metric_limits.csv"
-    rows = list(csv.reader(limits.open()))
-    header = rows[0]
-    for row in rows[1:]:
-        if row[0] == "machine" and row[1] == "temperature_c":
-            for column in ("valid_min", "valid_max", "alert_min", "alert_max", "max_jump"):
-                row[header.index(column)] = ""
-    with limits.open("w", newline="") as out:
-        csv.writer(out, lineterminator="\n").writerows(rows)
+NAB_DEVICE_TYPE = "nab_series"
+NAB_METRIC = "nab_value"
 
 
-def build(settings: Settings, project: Path, full_refresh: bool = True, select: str | None = None, vars=None):
-    """dbt build of the sensor models from the project copy (orchestration.transform's command line)."""
-    from orchestration.transform import _environment, _invoke, _summarise, dbt_args, pii_salt_file
+def register_nab_devices(settings: Settings, series: list[NabSeries], folder: Path) -> None:
+    """Register the replayed series as a user would, with ``lakehouse catalog import``: one device type for
+    NAB series (a 5-minute cadence as the prior; each device's own cadence is learned), one metric with no
+    alert limits and no maximum jump (so only the statistical detectors speak), one device per series."""
+    from lakehouse.catalogue_store import import_files
 
-    args = dbt_args(settings, None, full_refresh=full_refresh, select=select, vars=vars)
-    args = [str(project) if a == str(DBT_PROJECT_DIR) else a for a in args]
-    with (
-        pii_salt_file(settings) as salt_file,
-        _environment(LAKEHOUSE_LAKE=settings.lake_root.root, LAKEHOUSE_PII_SALT_FILE=salt_file),
-    ):
-        started = time.perf_counter()
-        result = _invoke(args)
-        return _summarise(result, time.perf_counter() - started)
+    header = (
+        "kind,device_type,reporting_interval_s,silence_after_s,metric,unit,valid_min,valid_max,"
+        "device_id,site_id,installed_at"
+    )
+    rows = [
+        header,
+        f"device_type,{NAB_DEVICE_TYPE},300,1800,,,,,,,",
+        f"metric,{NAB_DEVICE_TYPE},,,{NAB_METRIC},unit,-1e15,1e15,,,",
+        *(f"device,{NAB_DEVICE_TYPE},,,,,,,{s.device_id},{NAB_SITE},{NAB_INSTALLED_AT}" for s in series),
+    ]
+    path = folder / "nab_catalogue.csv"
+    path.write_text("\n".join(rows) + "\n")
+    import_files(settings, [path])
+
+
+def build(settings: Settings, select: str | None = None, vars=None):
+    """dbt build of the sensor models, as a cycle runs it."""
+    from orchestration.transform import transform
+
+    return transform(settings, None, full_refresh=select is None, select=select, vars=vars)
 
 
 def detections(con, device_id: str) -> tuple[list[datetime], list[tuple[str, datetime]]]:
@@ -138,17 +132,15 @@ def run_nab(folder: Path, lake: str | None, reuse: bool, vars: dict | None = Non
 
     series = find_series(folder)
     lake_dir = Path(lake) if lake else Path(tempfile.mkdtemp(prefix="bench-nab-"))
-    project = Path(tempfile.mkdtemp(prefix="bench-nab-dbt-")) / "dbt_project"
-    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    register_nab_devices(project, series)
     settings = Settings.load(lake=str(lake_dir))
     timings: dict[str, float] = {}
     try:
         if not (reuse and settings.lake_root.local_path("bronze").exists()):
             began = time.perf_counter()
+            register_nab_devices(settings, series, lake_dir)
             for n, s in enumerate(series):
                 config = ReplayConfig(
-                    device_id=s.device_id, mapping={"value": "temperature_c"}, site_id=NAB_SITE, producer=f"nab{n}"
+                    device_id=s.device_id, mapping={"value": NAB_METRIC}, site_id=NAB_SITE, producer=f"nab{n}"
                 )
                 replay(settings, [s.path], config)
             timings["replay"] = time.perf_counter() - began
@@ -157,7 +149,7 @@ def run_nab(folder: Path, lake: str | None, reuse: bool, vars: dict | None = Non
             timings["bronze (Spark)"] = time.perf_counter() - began
         began = time.perf_counter()
         rebuild_gold_only = reuse and settings.lake_root.warehouse.exists()
-        result = build(settings, project, select="gold_anomalies" if rebuild_gold_only else None, vars=vars)
+        result = build(settings, select="gold_anomalies" if rebuild_gold_only else None, vars=vars)
         timings["dbt build"] = time.perf_counter() - began
         if not result.success:
             print("dbt build failed:\n  " + "\n  ".join(result.failures), file=sys.stderr)
@@ -184,6 +176,5 @@ def run_nab(folder: Path, lake: str | None, reuse: bool, vars: dict | None = Non
         print("\nseconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
         return 0
     finally:
-        shutil.rmtree(project.parent, ignore_errors=True)
         if not lake:
             shutil.rmtree(lake_dir, ignore_errors=True)

@@ -3,16 +3,15 @@ detection (bench/nab_run.py)."""
 
 from __future__ import annotations
 
-import csv
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from bench.nab_run import NAB_SITE, detections, find_series, register_nab_devices
-from lakehouse.config import DBT_PROJECT_DIR
+from bench.nab_run import NAB_DEVICE_TYPE, NAB_METRIC, NAB_SITE, detections, find_series, register_nab_devices
+from lakehouse.catalogue_store import read_versions, state_of
+from lakehouse.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NAB_DIR = (
@@ -39,23 +38,19 @@ def test_every_labelled_series_of_the_shared_folder_becomes_one_machine_with_its
     assert sum(len(s.windows) for s in series) == 33
 
 
-def test_the_catalogue_bridge_registers_the_machines_and_empties_their_types_temperature_limits(tmp_path):
-    project = tmp_path / "dbt_project"
-    shutil.copytree(DBT_PROJECT_DIR / "seeds", project / "seeds")
+def test_the_nab_series_are_registered_in_the_lakes_catalogue_as_a_user_would(tmp_path):
+    settings = Settings(lake=str(tmp_path / "lake"))
     series = find_series(NAB_DIR)[:2]
 
-    register_nab_devices(project, series)
+    register_nab_devices(settings, series, tmp_path)
 
-    registry = list(csv.DictReader((project / "seeds" / "device_registry.csv").open()))
-    assert [(r["device_id"], r["device_type"], r["site_id"]) for r in registry[-2:]] == [
-        (s.device_id, "machine", NAB_SITE) for s in series
-    ]
-    limits = {
-        (r["device_type"], r["metric"]): r for r in csv.DictReader((project / "seeds" / "metric_limits.csv").open())
+    state = state_of(read_versions(settings))
+    devices = {key: entry.values for key, entry in state.entries.items() if entry.kind == "device"}
+    assert {(v["device_id"], v["device_type"], v["site_id"]) for v in devices.values()} >= {
+        (s.device_id, NAB_DEVICE_TYPE, NAB_SITE) for s in series
     }
-    machine_temperature = limits[("machine", "temperature_c")]
-    assert [machine_temperature[c] for c in ("valid_min", "valid_max", "alert_max", "max_jump")] == ["", "", "", ""]
-    assert limits[("environmental", "temperature_c")]["alert_max"] == "45"  # other types keep theirs
+    (metric,) = [e.values for e in state.entries.values() if e.kind == "metric" and e.values["metric"] == NAB_METRIC]
+    assert metric["alert_min"] is None and metric["alert_max"] is None and metric["max_jump"] is None
 
 
 def test_an_episode_continued_past_midnight_is_one_detection():
