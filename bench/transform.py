@@ -14,7 +14,7 @@ Each build is two dbt invocations over the sensor models (seeds, staging, silver
 models): ``dbt build`` without tests (the models, what "build silver and gold" means), then ``dbt test``
 (their data tests). As in an orchestration cycle, the incremental build leaves out the seeds and views
 (13 nodes, then 6): this process built them from the same project, vars and lake
-(orchestration/definitions.py); ``cd dbt_project && dbt build`` would rebuild them, about 0.3 s more.
+(orchestration/build_cache.py); ``cd dbt_project && dbt build`` would rebuild them, about 0.3 s more.
 Printed per build: the models' time (from the first node's start to the last one's end, as dbt reports
 them, so dbt's own start-up and parsing are left out and shown apart), each model's time, the data
 tests' time, and the load average of the machine (other work on the two cores slows everything down:
@@ -74,12 +74,12 @@ class Phase:
 def run_dbt(settings: Settings, command: str, reference: str) -> Phase:
     """``dbt build`` of the selection without its tests (command "models") or ``dbt test`` of it ("tests").
 
-    Like a cycle of the orchestration (orchestration/definitions.py), a build leaves out the seeds and
+    Like a cycle of the orchestration (orchestration/build_cache.py), a build leaves out the seeds and
     views when this process already built them from the same project, vars and lake.
     """
     from dbt.cli.main import dbtRunner
 
-    from orchestration.definitions import BUILT_DEFINITIONS
+    from orchestration.build_cache import BUILT_DEFINITIONS
     from orchestration.transform import dbt_args, dbt_vars
 
     vars = {"reference_time": reference}

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from expectations import bronze, gold, silver, stedi
 from expectations.config import GateConfig, load_gate_config
+from expectations.lake_files import check_partition, date_ranges, read_manifests
 from expectations.result import LAYERS, ExpectationOutcome, GateResult, Layer
-from expectations.sources import check_partition, date_ranges, read_manifests
 from lakehouse import ops, warehouse
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
@@ -182,7 +182,7 @@ class _BronzeGate(_Gate):
     layer = "bronze"
 
     def run(self, batch_ids: list[int] | None, partitions: list[str] | None) -> GateResult:
-        from expectations.sources import BronzeFiles
+        from expectations.lake_files import BronzeFiles
 
         lake = self.settings.lake_root
         manifests = read_manifests(lake)

@@ -168,7 +168,7 @@ examples:
 
 
 def _register_ingest_files(subparsers: argparse._SubParsersAction) -> None:
-    from lakehouse.sources import SOURCES
+    from lakehouse.source_contracts import SOURCES
 
     parser = subparsers.add_parser(
         "ingest-files",

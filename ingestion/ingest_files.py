@@ -32,7 +32,7 @@ from pathlib import Path
 
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.sources import get_source
+from lakehouse.source_contracts import get_source
 from lakehouse.storage import Storage, storage_for
 
 ACCEPTED_SUFFIXES = (".json", ".ndjson", ".jsonl")

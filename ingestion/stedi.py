@@ -5,7 +5,7 @@ byte. :func:`produce_stedi` hands them to the landing zone (:class:`ingestion.in
 atomic, content-addressed, never overwriting) and writes the answers to ``<lake>/landing/_stedi_answers.json``
 (the ``_`` keeps it out of bronze). ``lakehouse produce --dataset stedi`` runs it.
 
-The three sources (contracts in :mod:`lakehouse.sources`), with the quirks of the real thing:
+The three sources (contracts in :mod:`lakehouse.source_contracts`), with the quirks of the real thing:
 
 - customer: one record per customer, and a second, earlier record (smaller ``lastUpdateDate``) for every
   fourth customer (``i % 4 == 0``) whose research consent differs from the latest one's: consent then
@@ -58,7 +58,7 @@ from typing import Any
 
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.sources import SOURCES
+from lakehouse.source_contracts import SOURCES
 
 CONSENT_POLICIES = ("since_consent", "any_time")
 MODELS = (

@@ -3,7 +3,7 @@
 Every path in the project is built here, so the layout is written down once:
 
     landing/readings/YYYY/MM/DD/HH/*.json   newline-delimited JSON, as Firehose delivers it
-    landing/<source>/**/*.json              other sources (lakehouse/sources.py), e.g. customer
+    landing/<source>/**/*.json              other sources (lakehouse/source_contracts.py), e.g. customer
     bronze/readings/event_date=D/*.parquet  Spark's bronze, one folder per event date
     quarantine/readings/ingest_date=D/      landing lines that failed parsing or the contract
     _checkpoints/<job>/                     Spark Structured Streaming checkpoints
@@ -69,7 +69,7 @@ class Lake:
     def quarantine_readings(self) -> str:
         return self.uri("quarantine", "readings")
 
-    # Other sources (lakehouse/sources.py) have the same layout under their own name; landing(
+    # Other sources (lakehouse/source_contracts.py) have the same layout under their own name; landing(
     # "readings") is landing_readings, and so on.
     def landing(self, source: str) -> str:
         return self.uri("landing", source)

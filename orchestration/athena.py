@@ -26,7 +26,7 @@ from lakehouse.contract import (
     LATEST_EVENT_TIME,
 )
 from lakehouse.errors import LakehouseError
-from lakehouse.sources import SOURCES
+from lakehouse.source_contracts import SOURCES
 
 DEFAULT_DATABASE = "lakehouse_bronze"
 TABLE = "readings"
@@ -45,7 +45,7 @@ _METADATA_TYPES = {
 
 def athena_ddl(settings: Settings, database: str = DEFAULT_DATABASE) -> list[str]:
     """CREATE DATABASE and CREATE EXTERNAL TABLE statements for bronze on ``settings.lake``: the readings,
-    each source of ``lakehouse.sources`` (customer, accelerometer, step_trainer), and the one-row table the
+    each source of ``lakehouse.source_contracts`` (customer, accelerometer, step_trainer), and the one-row table the
     curated STEDI models read the PII salt from (``<secrets database>.pii_salt``)."""
     lake = settings.lake_root
     if lake.is_local:

@@ -29,7 +29,7 @@ from lakehouse.catalogue_store import ensure_catalogue, modelled_metrics
 from lakehouse.config import DBT_ARTIFACTS_DIR, DBT_PROJECT_DIR, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.lake import Lake
-from orchestration.definitions import BUILT_DEFINITIONS
+from orchestration.build_cache import BUILT_DEFINITIONS
 
 # What each layer builds, as a dbt selection. Seeds carry the `silver` tag; `+` adds the staging views.
 LAYER_SELECTION = {
@@ -160,7 +160,7 @@ def transform(
         data_tests=data_tests,
     )
     # Seeds and views this process already built from the same inputs are left as they are (see
-    # orchestration/definitions.py): they are most of a small cycle's fixed cost.
+    # orchestration/build_cache.py): they are most of a small cycle's fixed cost.
     planned = BUILT_DEFINITIONS.plan(settings, layer, select, dbt_vars(settings, vars), full_refresh)
     started = time.perf_counter()
     with (

@@ -9,7 +9,7 @@ runs, so a batch re-run after a crash reads the same lines and publishes the sam
 doubled. Files of a batch whose publish was cut short are replaced when the batch re-runs. Silver also
 de-duplicates on the event key, so a reader that catches a batch half-published still ends up exact.
 
-Other sources (``lakehouse/sources.py``: customer, accelerometer, step_trainer) go through the same
+Other sources (``lakehouse/source_contracts.py``: customer, accelerometer, step_trainer) go through the same
 publisher, one streaming query each with its own checkpoint (``_checkpoints/bronze_<source>/``), files
 under ``bronze/<source>/`` and manifests under ``_manifests/bronze_<source>/``; a source without a
 landing folder is skipped.
@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
 from lakehouse.lake import Lake
-from lakehouse.sources import SOURCES, SourceContract
+from lakehouse.source_contracts import SOURCES, SourceContract
 from spark.hadoop_fs import HadoopFS
 from spark.transform import (
     BRONZE_FATE,
@@ -91,7 +91,7 @@ def readings_flow(lake: Lake) -> Flow:
 
 
 def source_flow(lake: Lake, contract: SourceContract) -> Flow:
-    from spark.sources import parse_source_lines, to_source_bronze, to_source_quarantine
+    from spark.source_transform import parse_source_lines, to_source_bronze, to_source_quarantine
 
     return Flow(
         contract.job,
@@ -326,7 +326,7 @@ def run_bronze(
     """Land what is in the landing zone (``continuous=False``: trigger availableNow, then stop) or keep
     landing new files every ``interval`` until stopped (SIGTERM or Ctrl-C finish the current batch).
 
-    Readings always; each source of ``lakehouse.sources.SOURCES`` whose landing folder exists in its own
+    Readings always; each source of ``lakehouse.source_contracts.SOURCES`` whose landing folder exists in its own
     query (``on_source_batch(source, manifest)`` hears of its batches)."""
     from spark.session import build_session
 

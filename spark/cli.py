@@ -11,7 +11,7 @@ the contract go to <lake>/quarantine/readings/ with the raw line, source file, r
 Nothing is dropped: every landing line is in bronze or in quarantine (each batch's manifest in
 <lake>/_manifests/bronze_readings/ counts them).
 
-Other sources (customer, accelerometer, step_trainer; see lakehouse/sources.py and `lakehouse
+Other sources (customer, accelerometer, step_trainer; see lakehouse/source_contracts.py and `lakehouse
 ingest-files`) are landed the same way, each in its own query, from <lake>/landing/<source>/ into
 <lake>/bronze/<source>/ and <lake>/quarantine/<source>/, when their landing folder exists.
 

@@ -16,7 +16,7 @@ import sqlglot
 
 from lakehouse.config import DBT_PROJECT_DIR, Settings
 from lakehouse.contract import BRONZE_METADATA_COLUMNS, FIELDS
-from lakehouse.sources import SOURCES
+from lakehouse.source_contracts import SOURCES
 from orchestration.athena import athena_ddl, athena_init
 from tests.support.athena_standin import TRINO_FUNCTIONS
 

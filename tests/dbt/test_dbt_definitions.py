@@ -1,4 +1,4 @@
-"""Seeds and views are built again only when what they are built from changes (orchestration/definitions.py)."""
+"""Seeds and views are built again only when what they are built from changes (orchestration/build_cache.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from lakehouse.config import Settings
-from orchestration.definitions import bronze_tables_with_files, project_digest
+from orchestration.build_cache import bronze_tables_with_files, project_digest
 
 DAY = datetime(2026, 3, 1)
 VARS = {"reference_time": "2026-03-10 00:00:00"}

@@ -13,7 +13,7 @@ import pytest
 from ingestion.ingest_files import ingest_files
 from ingestion.stedi import StediConfig, produce_stedi
 from lakehouse.cli import main
-from lakehouse.sources import SOURCES
+from lakehouse.source_contracts import SOURCES
 from spark.bronze_job import run_bronze
 
 from .conftest import settings_for

@@ -1,6 +1,6 @@
 """Fixtures for the STEDI model tests: bronze Parquet of the three sources written with pyarrow in exactly
 the layout the bronze job writes (``<lake>/bronze/<source>/event_date=D/*.parquet``, columns from
-``lakehouse.sources``), and a small scenario whose answers are known, built with the real dbt on DuckDB.
+``lakehouse.source_contracts``), and a small scenario whose answers are known, built with the real dbt on DuckDB.
 
 The scenario (times in minutes after T0; every customer registered at T0):
 
@@ -35,7 +35,7 @@ import pytest
 
 from lakehouse.config import Settings
 from lakehouse.lake import Lake
-from lakehouse.sources import SOURCES, event_date_of
+from lakehouse.source_contracts import SOURCES, event_date_of
 from orchestration.transform import TransformResult, transform
 
 # A test salt (the repository has no salt of its own; a real one comes from LAKEHOUSE_PII_SALT).

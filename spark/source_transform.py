@@ -1,8 +1,8 @@
 """Pure, contract-driven transformations from a source's landing lines to bronze and quarantine rows.
 
-The same shape as :mod:`spark.transform` (readings), for any :class:`lakehouse.sources.SourceContract`:
+The same shape as :mod:`spark.transform` (readings), for any :class:`lakehouse.source_contracts.SourceContract`:
 input is a DataFrame of ``raw_line`` and ``_source_file``; every line leaves as exactly one row, a bronze
-row or a quarantine row with a reason code (see :mod:`lakehouse.sources` for the codes and types).
+row or a quarantine row with a reason code (see :mod:`lakehouse.source_contracts` for the codes and types).
 
 How a line is read:
 
@@ -24,7 +24,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.sources import EARLIEST_EVENT_MS, LATEST_EVENT_MS, SourceContract, SourceField
+from lakehouse.source_contracts import EARLIEST_EVENT_MS, LATEST_EVENT_MS, SourceContract, SourceField
 from spark.schemas import CORRUPT_RECORD, LOOSE_SCHEMA
 
 REASON = "_reason"

@@ -9,7 +9,7 @@ records too; the STEDI-shaped balance-training product (``lakehouse produce --da
 
 Each source is written down once, as a :class:`SourceContract`: which JSON keys it has, the bronze column
 each key becomes, its type, whether it is required, and which key dates the record (``event_date``).
-The Spark parse (:mod:`spark.sources`), the bronze job, ``lakehouse ingest-files``, the simulator and the
+The Spark parse (:mod:`spark.source_transform`), the bronze job, ``lakehouse ingest-files``, the simulator and the
 gates read everything about a source from here.
 
 Types as sent and as stored:
