@@ -83,6 +83,7 @@ def register_nab_devices(settings: Settings, series: list[NabSeries], folder: Pa
         f"metric,{NAB_DEVICE_TYPE},,,{NAB_METRIC},unit,-1e15,1e15,,,",
         *(f"device,{NAB_DEVICE_TYPE},,,,,,,{s.device_id},{NAB_SITE},{NAB_INSTALLED_AT}" for s in series),
     ]
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "nab_catalogue.csv"
     path.write_text("\n".join(rows) + "\n")
     import_files(settings, [path])

@@ -321,7 +321,7 @@ scored_readings as (
         ) / greatest(
             metric_baselines.history_max - metric_baselines.history_min,
             1e-9 + 1e-6 * abs(metric_baselines.history_max)
-        ) / {{ margin }} as range_score,
+        ) / cast({{ margin }} as double) as range_score,
         -- |z| in the ten-minute neighbourhood, over the threshold; only with enough neighbours.
         case
             when zscore_neighbourhoods.value_count - 1 >= {{ var('anomaly_zscore_min_readings') }}
@@ -331,7 +331,7 @@ scored_readings as (
                     '(zscore_neighbourhoods.value_sum - metric_runs.metric_value)',
                     '(zscore_neighbourhoods.value_sum_sq - metric_runs.metric_value * metric_runs.metric_value)',
                     'coalesce(0.001 * (limits.valid_max - limits.valid_min), 1e-9)'
-                ) }} / {{ z_threshold }}
+                ) }} / cast({{ z_threshold }} as double)
         end as neighbourhood_score,
         case
             when metric_runs.metric_value > limits.alert_max
@@ -506,7 +506,7 @@ learned_runs as (
             greatest(
                 (spread + spread_floor) / (history_spread + spread_floor),
                 (history_spread + spread_floor) / (spread + spread_floor)
-            ) / {{ var('anomaly_variance_ratio') }} as variance_score
+            ) / cast({{ var('anomaly_variance_ratio') }} as double) as variance_score
         from (
             select
                 *,
@@ -591,7 +591,7 @@ flatlines as (
         min(run_started_at) as started_at,
         max(event_at) as ended_at,
         max(metric_value) as peak_value,
-        {{ seconds_between('min(run_started_at)', 'max(event_at)') }} / {{ flat_minimum_s }} as score,
+        {{ seconds_between('min(run_started_at)', 'max(event_at)') }} / cast({{ flat_minimum_s }} as double) as score,
         max(repeat_count) + 1 as reading_count,
         max(ingested_at) as last_ingested_at
     from scored_readings
