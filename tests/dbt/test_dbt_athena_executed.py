@@ -47,9 +47,14 @@ def athena_settings(standin: SimpleNamespace, **overrides: Any) -> Settings:
 
 
 def upload_bronze(local_lake: Path, standin: SimpleNamespace) -> None:
-    """Bronze as the Spark job would have written it to the S3 lake (same files, same keys)."""
+    """Bronze and the catalogue as the Spark job and the first transform would have written them to the S3
+    lake (same files, same keys): both warehouses judge the readings by one catalogue."""
+    from lakehouse.catalogue_store import ensure_catalogue
+
+    ensure_catalogue(Settings(lake=str(local_lake)))
     s3 = boto3.client("s3", endpoint_url=standin.endpoint, region_name="us-east-1")
-    for path in sorted((local_lake / "bronze").rglob("*.parquet")):
+    files = [*(local_lake / "bronze").rglob("*.parquet"), *(local_lake / "catalogue").rglob("*.parquet")]
+    for path in sorted(files):
         s3.put_object(Bucket=standin.bucket, Key=f"lake/{path.relative_to(local_lake)}", Body=path.read_bytes())
 
 
