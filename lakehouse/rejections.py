@@ -84,15 +84,18 @@ def summarise(
     )
     rejected = rows(f"select count(*) from {rejected_table} where {where}")[0][0]
     reasons = []
+    present = _columns(rows, rejected_table)
+    shown = [c for c in _EXAMPLE_COLUMNS if c in present]
     for reason, count in counts:
-        columns = ", ".join(_EXAMPLE_COLUMNS)
         found = rows(
-            f"select {columns} from {rejected_table} where {where} and rejection_reason = '{reason}' "
+            f"select {', '.join(shown)} from {rejected_table} where {where} and rejection_reason = '{reason}' "
             f"order by event_at, device_id limit 1"
         )
-        example = dict(zip(_EXAMPLE_COLUMNS, found[0], strict=True)) if found else {}
+        example = dict(zip(shown, found[0], strict=True)) if found else {}
         metric = example.get("rejected_metric")
-        if metric and str(metric).isidentifier():
+        # A reading may be rejected for a field that is no column of silver (a metric its type does not
+        # declare, kept in rescued data): then the example shows no value.
+        if metric and str(metric).isidentifier() and metric in present:
             value = rows(
                 f"select {metric} from {rejected_table} where {where} and rejection_reason = '{reason}' "
                 f"and device_id = '{example['device_id']}' and seq = {int(example['seq'])} limit 1"
@@ -100,3 +103,12 @@ def summarise(
             example["value"] = value[0][0] if value else None
         reasons.append(Reason(str(reason), int(count), example))
     return Rejections(int(accepted) + int(rejected), int(rejected), tuple(reasons))
+
+
+def _columns(rows: Callable[[str], list[tuple]], table: str) -> set[str]:
+    """The column names of ``table`` (``schema.name``), from the warehouse's information schema."""
+    schema, _, name = table.replace('"', "").rpartition(".")
+    schema = schema.rpartition(".")[2]
+    in_schema = f" and table_schema = '{schema}'" if schema else ""
+    found = rows(f"select column_name from information_schema.columns where table_name = '{name}'{in_schema}")
+    return {str(column) for (column,) in found}
