@@ -548,7 +548,7 @@ learned_episodes as (
         max(ended_at) as ended_at,
         max_by(peak_value, score) as peak_value,
         max(score) as score,
-        sum(reading_count) as reading_count,
+        cast(sum(reading_count) as bigint) as reading_count,
         max(last_ingested_at) as last_ingested_at
     from (
         select
