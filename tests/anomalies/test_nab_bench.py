@@ -4,7 +4,6 @@ detection (bench/nab_run.py)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -12,16 +11,7 @@ import pytest
 from bench.nab_run import NAB_DEVICE_TYPE, NAB_METRIC, NAB_SITE, detections, find_series, register_nab_devices
 from lakehouse.catalogue_store import read_versions, state_of
 from lakehouse.config import Settings
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-NAB_DIR = (
-    next(
-        (p for p in (REPO_ROOT.parent / "shared", REPO_ROOT.parents[1] / "shared") if p.exists()),
-        REPO_ROOT.parent / "shared",
-    )
-    / "datasets"
-    / "nab"
-)
+from tests.support.datasets import NAB_DIR
 
 
 def test_every_labelled_series_of_the_shared_folder_becomes_one_machine_with_its_windows():

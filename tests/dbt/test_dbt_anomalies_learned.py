@@ -13,23 +13,13 @@ from __future__ import annotations
 import csv
 import random
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from lakehouse.registry import device
+from tests.support.datasets import NAB_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# ../shared/datasets/nab/ beside the repository (CI, /work/main), or beside the folder of the worktrees.
-NAB_SERIES = (
-    next(
-        (p for p in (REPO_ROOT.parent / "shared", REPO_ROOT.parents[1] / "shared") if p.exists()),
-        REPO_ROOT.parent / "shared",
-    )
-    / "datasets"
-    / "nab"
-    / "realAWSCloudwatch"
-)
+NAB_SERIES = NAB_DIR / "realAWSCloudwatch"
 SERIES_END = datetime(2014, 2, 18, 12, 0)  # NAB's time
 MOVED = datetime(2026, 2, 14) - datetime(2014, 2, 14)
 CHANGE_AT = datetime(2026, 2, 17, 6, 0)  # two and a half days into the series: past every warm-up

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -15,23 +14,11 @@ import pytest
 from lakehouse.cli import main
 from lakehouse.config import Settings
 from orchestration.transform import transform
+from tests.support.datasets import NAB_DIR
 
 pytestmark = pytest.mark.e2e
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-AWS_DIR = (
-    next(
-        (
-            p
-            for p in (REPO_ROOT.parent / "shared", REPO_ROOT.parent.parent / "shared")
-            if (p / "datasets" / "nab").is_dir()
-        ),
-        REPO_ROOT.parent / "shared",
-    )
-    / "datasets"
-    / "nab"
-    / "realAWSCloudwatch"
-)
+AWS_DIR = NAB_DIR / "realAWSCloudwatch"
 ROWS = 240
 # Export column -> catalogue metric, unit.
 CHANNELS = {

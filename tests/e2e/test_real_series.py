@@ -19,22 +19,10 @@ from lakehouse.cli import main
 from lakehouse.config import Settings
 from orchestration.backfill import DateRange
 from orchestration.transform import transform
+from tests.support.datasets import NAB_DIR
 
 pytestmark = pytest.mark.e2e
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-NAB_DIR = (
-    next(
-        (
-            p
-            for p in (REPO_ROOT.parent / "shared", REPO_ROOT.parent.parent / "shared")
-            if (p / "datasets" / "nab").is_dir()
-        ),
-        REPO_ROOT.parent / "shared",
-    )
-    / "datasets"
-    / "nab"
-)
 CPU = NAB_DIR / "cpu_utilization_asg_misconfiguration.csv"
 AMBIENT = NAB_DIR / "ambient_temperature_system_failure.csv"
 REFERENCE = {"reference_time": "2026-03-02 00:00:00"}

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from pathlib import Path
 
 import pytest
 
 from lakehouse.config import Settings
+from tests.support.datasets import nab_file
 
 READINGS = 240
 PRODUCE = ["--readings", str(READINGS), "--devices", "4", "--dirty-rate", "0", "--seed", "7", "--quiet"]
@@ -135,20 +135,8 @@ def test_athena_init_creates_its_tables_in_the_stacks_glue_databases(workdir, de
     assert tables >= 4  # readings, the STEDI sources, the ops records, the catalogue and the PII salt
 
 
-def _nab_file(name: str) -> Path:
-    """The shared NAB copy: ../shared/datasets/nab/ beside the repository, or beside its worktree folder."""
-    repository = Path(__file__).resolve().parents[2]
-    candidates = [base / "shared" / "datasets" / "nab" / name for base in (repository.parent, repository.parent.parent)]
-    found = next((path for path in candidates if path.is_file()), None)
-    if found is None:
-        pytest.fail(
-            f"{name} is missing from {' and '.join(map(str, candidates))}; see /work/shared/datasets/nab/README"
-        )
-    return found
-
-
 def test_a_recorded_nab_series_replayed_through_firehose_lands_row_for_row(workdir, deployed, aws, lakehouse):
-    nab = _nab_file("ambient_temperature_system_failure.csv")
+    nab = nab_file("ambient_temperature_system_failure.csv")
     rows = len(nab.read_text().splitlines()) - 1  # the header
     s3 = aws.client("s3")
     bucket = deployed.physical["Lake"]

@@ -18,6 +18,7 @@ from ingestion.mqtt_messages import CutPolicy, TopicFilter
 from lakehouse import ops
 from lakehouse.lake import Lake
 from lakehouse.storage import LocalStorage
+from tests.support.datasets import nab_file
 
 READINGS = "sites/+/devices/+/readings"
 
@@ -196,17 +197,6 @@ def test_on_an_s3_lake_the_bridge_lands_objects_under_the_same_layout(
     assert sorted(r["seq"] for r in lines) == list(range(1, 51))
     [row] = [r for r in ops.read(settings.lake_root, "ops_runs") if r["mode"] == "mqtt"]
     assert row["rows_out"] == 50
-
-
-def nab_file(name: str):
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parents[2]
-    # ../shared/datasets/nab/ beside the repository (or beside the folder of its worktrees)
-    for folder in (repo.parent / "shared", repo.parent.parent / "shared"):
-        if (folder / "datasets" / "nab" / name).is_file():
-            return folder / "datasets" / "nab" / name
-    pytest.fail(f"{name} (NAB, github.com/numenta/NAB data/realKnownCause/) is missing from ../shared/datasets/nab/")
 
 
 def test_a_recorded_nab_series_replayed_over_mqtt_lands_the_same_lines_as_replayed_into_files(

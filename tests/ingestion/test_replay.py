@@ -15,21 +15,8 @@ from ingestion.replay import ReplayConfig, ReplayError, parse_speed, parse_times
 from lakehouse.catalogue_store import read_versions, state_of
 from lakehouse.cli import main
 from lakehouse.contract import DEVICE_TYPES, format_event_time
+from tests.support.datasets import NAB_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# ../shared/datasets/nab/ from the repository (../../shared from a worktree under /work/wt/).
-NAB_DIR = (
-    next(
-        (
-            p
-            for p in (REPO_ROOT.parent / "shared", REPO_ROOT.parent.parent / "shared")
-            if (p / "datasets" / "nab").is_dir()
-        ),
-        REPO_ROOT.parent / "shared",
-    )
-    / "datasets"
-    / "nab"
-)
 NAB_FILES = ("ambient_temperature_system_failure.csv", "cpu_utilization_asg_misconfiguration.csv")
 
 

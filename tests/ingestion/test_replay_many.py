@@ -13,21 +13,9 @@ import pytest
 from ingestion.replay import ReplayConfig, ReplayError, replay
 from lakehouse.catalogue_store import import_files
 from lakehouse.storage import LocalStorage
+from tests.support.datasets import NAB_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-AWS_DIR = (
-    next(
-        (
-            p
-            for p in (REPO_ROOT.parent / "shared", REPO_ROOT.parent.parent / "shared")
-            if (p / "datasets" / "nab").is_dir()
-        ),
-        REPO_ROOT.parent / "shared",
-    )
-    / "datasets"
-    / "nab"
-    / "realAWSCloudwatch"
-)
+AWS_DIR = NAB_DIR / "realAWSCloudwatch"
 SERIES = 50
 ROWS = 120  # ten hours of five-minute readings per series
 
