@@ -32,11 +32,9 @@ def _dbt_project_dir() -> Path:
 DBT_PROJECT_DIR = _dbt_project_dir()
 # Where dbt writes target/ and logs/: beside the project in a checkout (as `dbt run` there does), and in the
 # user's cache for an installed wheel, whose site-packages may be read-only and is shared by every user.
-DBT_ARTIFACTS_DIR = (
-    DBT_PROJECT_DIR
-    if DBT_PROJECT_DIR.parent == REPO_ROOT
-    else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lakehouse" / "dbt"
-)
+# The user's own cache folder for what the lakehouse writes outside a lake and a checkout.
+USER_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lakehouse"
+DBT_ARTIFACTS_DIR = DBT_PROJECT_DIR if DBT_PROJECT_DIR.parent == REPO_ROOT else USER_CACHE_DIR / "dbt"
 # Which readings of a consenting customer the STEDI curation keeps (dbt var `consent_policy`).
 CONSENT_POLICIES = ("since_consent", "any_time")
 # Where the bronze step runs (Settings.bronze_on).

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lakehouse.config import USER_CACHE_DIR
 from lakehouse.lake import Lake
 
 LOG_NAME = "spark.log"
@@ -35,8 +36,7 @@ def log_folder(lake: Lake) -> Path:
     """``<lake>/_logs`` for a local lake; for an S3 lake, a folder of the user's cache named after it."""
     if lake.is_local:
         return lake.local_path("_logs")
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "lakehouse" / "logs" / lake.root.replace("://", "_").replace("/", "_")
+    return USER_CACHE_DIR / "logs" / lake.root.replace("://", "_").replace("/", "_")
 
 
 def log4j_options(lake: Lake) -> tuple[str, Path]:
