@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import queue
-import signal
 import threading
 import time
 import uuid
@@ -40,6 +39,7 @@ from ingestion.mqtt_client import Broker, MqttError, connect, mqtt_client
 from ingestion.mqtt_messages import CutPolicy, TopicFilter, landing_line, landing_name
 from lakehouse import ops
 from lakehouse.config import Settings
+from lakehouse.shutdown import restore_signals, stop_on_signals
 from lakehouse.storage import Storage, storage_for
 
 Echo = Callable[[str], None]
@@ -256,7 +256,11 @@ class Bridge:
         docstring. Raises :class:`MqttError` when the first connection or the subscription fails."""
         stop = stop or threading.Event()
         o = self.options
-        previous = _stop_on_signals(stop, self.echo) if threading.current_thread() is threading.main_thread() else {}
+        previous = (
+            stop_on_signals(stop, self.echo, "mqtt", "writing what is buffered, then stopping")
+            if threading.current_thread() is threading.main_thread()
+            else {}
+        )
         began = time.monotonic()
         client = self._client = mqtt_client(self.settings, o.client_id, persistent=True, manual_ack=True)
         client.on_connect, client.on_subscribe = self._on_connect, self._on_subscribe
@@ -296,8 +300,7 @@ class Bridge:
             writer.join()
             client.disconnect()  # after the acks: paho sends its packets in order
             client.loop_stop()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            restore_signals(previous)
             self.report.seconds = time.monotonic() - began
             self.stats.buffered = 0
             self.echo(self._progress(self.report.seconds))
@@ -367,22 +370,6 @@ def run_bridge(
 ) -> BridgeReport:
     """Run the bridge until stopped; see :class:`Bridge`."""
     return Bridge(settings, options, echo=echo).run(stop)
-
-
-def _stop_on_signals(stop: threading.Event, echo: Echo) -> dict[int, Any]:
-    """SIGTERM / Ctrl-C set ``stop`` (the bridge writes what it holds and exits 0); a second one interrupts."""
-
-    def handler(signum, _frame) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        echo(f"mqtt: {signal.Signals(signum).name}: writing what is buffered, then stopping")
-        stop.set()
-
-    previous = {}
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        previous[signum] = signal.getsignal(signum)
-        signal.signal(signum, handler)
-    return previous
 
 
 class BridgeThread:

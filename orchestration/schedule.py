@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
+from lakehouse.shutdown import stop_on_signals
 from orchestration.cycle import CycleReport, Echo, run_cycle
 
 
@@ -257,14 +257,5 @@ def _next_time(options: ScheduleOptions, due: datetime) -> datetime:
 
 
 def _stop_on_signals(stop: threading.Event, echo: Echo) -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def handler(signum, _frame) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        echo(f"schedule: {signal.Signals(signum).name}: finishing the current step, then stopping")
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    if threading.current_thread() is threading.main_thread():
+        stop_on_signals(stop, echo, "schedule", "finishing the current step, then stopping")

@@ -42,7 +42,11 @@ from typing import Any
 from lakehouse import ops
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError, StepFailed
+from lakehouse.shutdown import restore_signals, stop_on_signals
 from orchestration.cycle import CycleReport, CycleSteps, Echo, StepResult, record
+
+# What SIGTERM / Ctrl-C says it does before the stream stops.
+STOPPING = "stopping bronze, then the current micro-cycle step"
 
 MICRO_CYCLE_STEPS = ("gate_bronze", "silver", "gate_silver", "gold", "gate_gold")
 # Between seed loads, a micro-cycle builds only what new readings change: the incremental silver table and
@@ -116,7 +120,7 @@ def run_stream(
     report = StreamReport(started_at=datetime.now(UTC))
     started = time.monotonic()
     with cycle_lock(settings, wait=False):
-        previous = _stop_on_signals(stop, echo)
+        previous = stop_on_signals(stop, echo, "stream", STOPPING)
         own_spark = spark is None
         bridge = None
         try:
@@ -161,7 +165,7 @@ def run_stream(
             finally:
                 cycles.bronze_stopped.set()
                 stop.set()
-                _stop_on_signals(stop, echo)  # from now on a signal interrupts at once
+                stop_on_signals(stop, echo, "stream", STOPPING)  # from now on a signal interrupts at once
                 if worker.is_alive():
                     echo("stream: bronze stopped; finishing the current micro-cycle step")
                 while worker.is_alive():
@@ -170,8 +174,7 @@ def run_stream(
         finally:
             if bridge is not None:  # after bronze: what it writes now lands in the next run
                 echo(bridge.close().summary())
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            restore_signals(previous)
             if own_spark and spark is not None:
                 spark.stop()
     report.seconds = time.monotonic() - started
@@ -426,20 +429,3 @@ def _ids(ids: list[int]) -> str:
     if len(ids) > 6:
         return f"{ids[0]}..{ids[-1]} ({len(ids)})"
     return ", ".join(str(i) for i in ids)
-
-
-def _stop_on_signals(stop: threading.Event, echo: Echo) -> dict[int, Callable]:
-    """SIGTERM / Ctrl-C set ``stop``; once it is set, another one interrupts at once. Returns the handlers
-    it replaced."""
-
-    def handler(signum, _frame) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        echo(f"stream: {signal.Signals(signum).name}: stopping bronze, then the current micro-cycle step")
-        stop.set()
-
-    previous = {}
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        previous[signum] = signal.getsignal(signum)
-        signal.signal(signum, handler)
-    return previous
