@@ -193,10 +193,16 @@ def test_lakehouse_athena_init_creates_the_tables_once_and_says_so(athena_standi
     assert main(argv) == 0
     second = capsys.readouterr().out
 
-    for name in ("clitest_bronze.readings", "clitest_ops.ops_runs", "clitest_ops.ops_gate_results"):
+    tables = (
+        "clitest_bronze.readings",
+        "clitest_ops.ops_runs",
+        "clitest_ops.ops_gate_results",
+        "clitest_catalogue.changes",
+    )
+    for name in tables:
         assert f"created {name}" in first and f"already there: {name}" in second
-    assert "athena init: 10 created, 0 already there" in first
-    assert "athena init: 0 created, 10 already there" in second
+    assert "athena init: 12 created, 0 already there" in first
+    assert "athena init: 0 created, 12 already there" in second
     glue = boto3.client("glue", endpoint_url=athena_standin.endpoint, region_name="us-east-1")
     runs = glue.get_table(DatabaseName="clitest_ops", Name="ops_runs")["Table"]
     assert runs["StorageDescriptor"]["Location"] == f"s3://{athena_standin.bucket}/cli-lake/ops/ops_runs/"
