@@ -3,8 +3,8 @@
 Two suites:
 
 - ``bronze__readings``, validated over the whole increment in one batch: the contract's columns with their
-  types, required fields and bronze metadata not null, ``device_id`` matching the contract's pattern,
-  known device types and schema versions, rows in the partition of their own event date, event times not
+  types, required fields and bronze metadata not null, ``device_id`` an identifier the catalogue can hold,
+  device types the catalogue knows and schema versions, rows in the partition of their own event date, event times not
   further than ``Settings.future_tolerance_s`` ahead of their ingestion.
 - ``bronze__increment``, one row for the whole increment, from the manifests of its batches: the share
   of landing lines quarantined below ``Settings.max_quarantine_share``, the rows found in bronze equal to
@@ -21,16 +21,11 @@ from dataclasses import dataclass
 import great_expectations.expectations as gxe
 
 from expectations.config import GateConfig
+from expectations.fleet import Fleet
 from expectations.suites import SuiteSpec
+from lakehouse.catalogue import IDENTIFIER_PATTERN
 from lakehouse.config import Settings
-from lakehouse.contract import (
-    BRONZE_METADATA_COLUMNS,
-    DEVICE_ID_PATTERN,
-    DEVICE_TYPES,
-    FIELDS,
-    REQUIRED_FIELDS,
-    SCHEMA_VERSION,
-)
+from lakehouse.contract import BRONZE_METADATA_COLUMNS, FIELDS, REQUIRED_FIELDS, SCHEMA_VERSION
 
 READINGS_SUITE = "bronze__readings"
 INCREMENT_SUITE = "bronze__increment"
@@ -102,7 +97,7 @@ def readings_sql(
         if "_ingested_at" in present:
             derived.append(f"date_diff('second', {_quoted('_ingested_at')}, event_time) as {EVENT_LEAD_S}")
     if "device_id" in present:
-        pattern = DEVICE_ID_PATTERN.replace("'", "''")
+        pattern = IDENTIFIER_PATTERN.replace("'", "''")
         derived.append(f"case when not {regexp_like}(device_id, '{pattern}') then device_id end as {BAD_DEVICE_ID}")
     where = f"event_date in ({', '.join(literal(p) for p in partitions)})" if partitions else "false"
     if batch_ids is not None:
@@ -110,7 +105,7 @@ def readings_sql(
     return f"select *, {', '.join(derived)} from {table} where {where}"
 
 
-def readings_suite(config: GateConfig, settings: Settings) -> SuiteSpec:
+def readings_suite(config: GateConfig, settings: Settings, fleet: Fleet) -> SuiteSpec:
     types = SQL_TYPES
     spec = SuiteSpec(READINGS_SUITE, config, READINGS_SAMPLE_COLUMNS)
     columns = [f.name for f in FIELDS] + list(BRONZE_METADATA_COLUMNS)
@@ -162,8 +157,8 @@ def readings_suite(config: GateConfig, settings: Settings) -> SuiteSpec:
         "device_id_pattern",
         "device_id_matches_pattern",
         gxe.ExpectColumnValuesToBeNull,
-        f"device_id matches the contract's pattern {DEVICE_ID_PATTERN} (the check column holds device_id where "
-        f"it does not; GX has no regex for DuckDB, so the SQL applies it with regexp_like).",
+        f"device_id is an identifier the catalogue can register ({IDENTIFIER_PATTERN}; the check column holds "
+        f"device_id where it is not; GX has no regex for DuckDB, so the SQL applies it with regexp_like).",
         column=BAD_DEVICE_ID,
         column_label="device_id, where not matching the pattern",
     )
@@ -171,9 +166,9 @@ def readings_suite(config: GateConfig, settings: Settings) -> SuiteSpec:
         "device_type_known",
         "device_type_known",
         gxe.ExpectColumnValuesToBeInSet,
-        "device_type is one of the contract's device types.",
+        "device_type is one of the catalogue's device types (`lakehouse catalog import` declares a new one).",
         column="device_type",
-        value_set=sorted(DEVICE_TYPES),
+        value_set=list(fleet.device_types),
     )
     spec.add(
         "schema_version_known",

@@ -20,9 +20,9 @@ from datetime import date, timedelta
 import great_expectations.expectations as gxe
 
 from expectations.config import GateConfig
+from expectations.fleet import Fleet
 from expectations.silver import increment_filter
 from expectations.suites import UNREGISTERED_DEVICE, SuiteSpec, with_registry
-from lakehouse.contract import DEVICE_TYPES, METRICS
 
 HOURLY_SUITE = "gold__sensor_metrics_hourly"
 ANOMALIES_SUITE = "gold__anomalies"
@@ -103,6 +103,7 @@ def hourly_sql(
     ranges: list[tuple[str, str]] | None,
     decimals: int,
     gold_columns: list[str],
+    fleet: Fleet,
 ) -> str:
     """The hourly metrics of the event-date ``ranges`` (first, last; None: all), full-outer-joined with
     silver's counts for the same device, metric and hour; rows whose hour_at is null are always included.
@@ -118,7 +119,7 @@ def hourly_sql(
         f"      count(*) as n\n"
         f"    from {silver_table} where {silver_filter} and {m} is not null\n"
         f"    group by device_id, device_type, site_id, date_trunc('hour', event_at)"
-        for m in METRICS
+        for m in fleet.metrics
     )
     present = set(gold_columns)
     keys = ("device_id", "device_type", "site_id", "metric", "hour_at")
@@ -175,11 +176,11 @@ def day_bounds(partition: str) -> tuple[str, str]:
     return f"{day} 00:00:00", f"{day + timedelta(days=1)} 00:00:00"
 
 
-def health_sql(table: str) -> str:
-    return with_registry(f"select * from {table}")
+def health_sql(table: str, fleet: Fleet) -> str:
+    return with_registry(f"select * from {table}", fleet)
 
 
-def hourly_suite(config: GateConfig) -> SuiteSpec:
+def hourly_suite(config: GateConfig, fleet: Fleet) -> SuiteSpec:
     spec = SuiteSpec(HOURLY_SUITE, config, HOURLY_SAMPLE_COLUMNS)
     spec.add(
         "columns_present",
@@ -205,11 +206,11 @@ def hourly_suite(config: GateConfig) -> SuiteSpec:
         "metric_reported_by_device_type",
         gxe.ExpectColumnValuesToBeInSet,
         "Each row is for a metric its device type reports ("
-        + "; ".join(f"{t}: {', '.join(m)}" for t, m in DEVICE_TYPES.items())
-        + ").",
+        + "; ".join(f"{t}: {', '.join(m)}" for t, m in fleet.reported.items())
+        + "; the catalogue's).",
         column=TYPE_METRIC,
         column_label="device_type.metric",
-        value_set=[f"{t}.{m}" for t, metrics in DEVICE_TYPES.items() for m in metrics],
+        value_set=fleet.type_metric_pairs(),
     )
     decimals = config.parameters["order_decimals"]
     for rule, pairs in ORDERINGS.items():
@@ -261,7 +262,7 @@ def hourly_suite(config: GateConfig) -> SuiteSpec:
     return spec
 
 
-def anomalies_suite(config: GateConfig) -> SuiteSpec:
+def anomalies_suite(config: GateConfig, fleet: Fleet) -> SuiteSpec:
     spec = SuiteSpec(ANOMALIES_SUITE, config, ANOMALY_SAMPLE_COLUMNS)
     params = config.parameters
     spec.add(
@@ -313,9 +314,9 @@ def anomalies_suite(config: GateConfig) -> SuiteSpec:
         "metric_known",
         "metric_known",
         gxe.ExpectColumnValuesToBeInSet,
-        "metric, when set (a data gap concerns the whole device), is a contract metric.",
+        "metric, when set (a data gap concerns the whole device), is a metric of the catalogue.",
         column="metric",
-        value_set=list(METRICS),
+        value_set=list(fleet.metrics),
     )
     spec.add(
         "reading_count_not_negative",
@@ -356,9 +357,9 @@ def health_suite(config: GateConfig) -> SuiteSpec:
         "device_in_registry",
         "device_in_registry",
         gxe.ExpectColumnValuesToBeNull,
-        "Every device is in the registry (lakehouse/registry.py); the check column holds the ids it lacks.",
+        "Every device is in the catalogue (`lakehouse catalog list`); the check column holds the ids it lacks.",
         column=UNREGISTERED_DEVICE,
-        column_label="device_id, where not in the registry",
+        column_label="device_id, where not in the catalogue",
     )
     statuses = list(config.parameters["health_statuses"])
     spec.add(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from expectations import bronze, gold, silver, stedi
 from expectations.config import GateConfig, load_gate_config
+from expectations.fleet import load_fleet
 from expectations.lake_files import check_partition, date_ranges, read_manifests
 from expectations.result import LAYERS, ExpectationOutcome, GateResult, Layer
 from lakehouse import ops, warehouse
@@ -113,6 +114,7 @@ class _Gate:
         self.rows = 0
         self.notes: list[str] = []
         self.suites: list[str] = []
+        self.fleet = load_fleet(settings)  # the user's catalogue: their device types, metrics and devices
 
     def register(self, spec) -> None:
         self.engine.register(spec)
@@ -220,7 +222,7 @@ class _BronzeGate(_Gate):
                 f"quarantine share cannot be computed; bronze must be written by the bronze job (`lakehouse bronze`)"
             )
 
-        readings = bronze.readings_suite(self.config, self.settings)
+        readings = bronze.readings_suite(self.config, self.settings, self.fleet)
         increment = bronze.increment_suite(self.config, self.settings)
         self.register(readings)
         self.register(increment)
@@ -339,9 +341,9 @@ class _SilverGate(_Gate):
             dates = self._choose(partitions, present, wh.path)
             lookback, newest_batch = self._lookback(wh, readings_table, batch_ids)
             readings = silver.readings_suite(
-                self.config, future_tolerance_s=self.settings.future_tolerance_s, lookback=lookback
+                self.config, self.fleet, future_tolerance_s=self.settings.future_tolerance_s, lookback=lookback
             )
-            rejected = silver.rejected_suite(self.config)
+            rejected = silver.rejected_suite(self.config, self.fleet)
             self.register(readings)
             self.register(rejected)
             self.notes.append(f"lookback: {lookback.describe()}")
@@ -355,7 +357,7 @@ class _SilverGate(_Gate):
             if rejections.is_large:  # say what silver rejected and why, with the fix
                 self.notes.append(rejections.format())
             observed = {"new_reading_within_lookback": newest_batch}
-            readings_sql = silver.readings_sql(readings_table, ranges, lookback)
+            readings_sql = silver.readings_sql(readings_table, ranges, lookback, self.fleet)
             self.validate(wh, readings.name, readings_sql, label, observed=observed)
             self.validate(wh, rejected.name, silver.rejected_sql(rejected_table, ranges), label)
             self._stedi(wh)
@@ -461,8 +463,8 @@ class _GoldGate(_Gate):
                     )
                 dates = partitions
             hourly, anomalies, health = (
-                gold.hourly_suite(self.config),
-                gold.anomalies_suite(self.config),
+                gold.hourly_suite(self.config, self.fleet),
+                gold.anomalies_suite(self.config, self.fleet),
                 gold.health_suite(self.config),
             )
             for spec in (hourly, anomalies, health):
@@ -474,11 +476,11 @@ class _GoldGate(_Gate):
             self.validate(
                 wh,
                 hourly.name,
-                gold.hourly_sql(hourly_table, silver_table, ranges, decimals, hourly_columns),
+                gold.hourly_sql(hourly_table, silver_table, ranges, decimals, hourly_columns, self.fleet),
                 label,
             )
             self.validate(wh, anomalies.name, gold.anomalies_sql(anomalies_table, ranges), label)
-            self.validate(wh, health.name, gold.health_sql(wh.table(GOLD_HEALTH)), None)
+            self.validate(wh, health.name, gold.health_sql(wh.table(GOLD_HEALTH), self.fleet), None)
         scope = "partitions" if partitions is not None else "all"
         return self.result(scope, dates, None)
 

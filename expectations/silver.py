@@ -1,10 +1,10 @@
 """Silver gate: ``silver.silver_readings`` and ``silver.silver_rejected_readings``, the increment in one batch.
 
 ``silver__readings``: the event key (device_id, event_at, seq) unique and complete; every metric inside
-the valid range of its device type (``metric_limits.csv``, through ``contract.load_metric_limits``);
-units consistent (a device type's columns only, and most readings inside the type's alert band, where
-they sit in the seed's unit: a partition in Fahrenheit or m/s^2 falls outside); every device in the
-registry with the registry's type and site; no reading further ahead of its ingestion than
+the valid range of its device type (the catalogue's, through ``expectations.fleet``); units consistent (a
+device type's columns only, and most readings inside the type's alert band, where they sit in the
+catalogue's unit: a partition in Fahrenheit or m/s^2 falls outside); every device in the catalogue with
+the catalogue's type and site; no reading further ahead of its ingestion than
 ``Settings.future_tolerance_s``; no reading that is new this cycle but older than the lookback behind what
 previous cycles held.
 
@@ -23,6 +23,7 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 from expectations.config import GateConfig
+from expectations.fleet import Fleet
 from expectations.suites import (
     REGISTRY_SITE_IF_DIFFERENT,
     REGISTRY_TYPE_IF_DIFFERENT,
@@ -30,8 +31,7 @@ from expectations.suites import (
     SuiteSpec,
     with_registry,
 )
-from lakehouse.contract import DEVICE_TYPES, EARLIEST_EVENT_TIME, METRICS, load_metric_limits
-from lakehouse.registry import REGISTRY_SIZE
+from lakehouse.contract import EARLIEST_EVENT_TIME, METRICS
 
 READINGS_SUITE = "silver__readings"
 REJECTED_SUITE = "silver__rejected_readings"
@@ -71,7 +71,7 @@ def unreported_column(metric: str) -> str:
     return f"chk_{metric}__unreported"
 
 
-def readings_sql(table: str, ranges: list[tuple[str, str]] | None, lookback: Lookback) -> str:
+def readings_sql(table: str, ranges: list[tuple[str, str]] | None, lookback: Lookback, fleet: Fleet) -> str:
     """The silver readings of an increment, with derived columns: the rows of the event-date ``ranges``
     (first, last) and those without an event_date; ``ranges`` None: the whole table.
 
@@ -84,13 +84,14 @@ def readings_sql(table: str, ranges: list[tuple[str, str]] | None, lookback: Loo
         f"date_diff('second', ingested_at, event_at) as {EVENT_LEAD_S}",
         f"case when {lookback.new_rows_sql()} then event_at end as {NEW_EVENT_AT}",
     ]
-    for device_type, metric in sorted(load_metric_limits()):
+    for device_type, metric in fleet.limits:
         column = typed_column(metric, device_type)
         derived.append(f"case when device_type = '{device_type}' then {metric} end as {column}")
-    for metric in METRICS:
-        reporting = ", ".join(f"'{t}'" for t in _reporting(metric))
-        derived.append(f"case when device_type not in ({reporting}) then {metric} end as {unreported_column(metric)}")
-    return with_registry(f"select *, {', '.join(derived)} from {table} where {increment_filter(ranges)}")
+    for metric in fleet.metrics:
+        reporting = ", ".join(f"'{t}'" for t in fleet.reporting(metric))
+        unreported = f"device_type not in ({reporting})" if reporting else "true"  # no type reports it
+        derived.append(f"case when {unreported} then {metric} end as {unreported_column(metric)}")
+    return with_registry(f"select *, {', '.join(derived)} from {table} where {increment_filter(ranges)}", fleet)
 
 
 def rejected_sql(table: str, ranges: list[tuple[str, str]] | None) -> str:
@@ -107,10 +108,6 @@ def increment_filter(ranges: list[tuple[str, str]] | None, undated: bool = True)
         for first, last in ranges
     )
     return f"({inside or 'false'}{' or event_date is null' if undated else ''})"
-
-
-def _reporting(metric: str) -> list[str]:
-    return sorted(t for t, metrics in DEVICE_TYPES.items() if metric in metrics)
 
 
 @dataclass(frozen=True)
@@ -143,7 +140,7 @@ class Lookback:
         return "true"
 
 
-def readings_suite(config: GateConfig, *, future_tolerance_s: int, lookback: Lookback) -> SuiteSpec:
+def readings_suite(config: GateConfig, fleet: Fleet, *, future_tolerance_s: int, lookback: Lookback) -> SuiteSpec:
     spec = SuiteSpec(READINGS_SUITE, config, READINGS_SAMPLE_COLUMNS)
     spec.add(
         "columns_present",
@@ -169,30 +166,29 @@ def readings_suite(config: GateConfig, *, future_tolerance_s: int, lookback: Loo
         column_list=list(KEY),
         ignore_row_if="never",  # null keys are key_not_null's; "never" also spares GX a copy of the frame
     )
-    limits = load_metric_limits()
-    for (device_type, metric), limit in sorted(limits.items()):
+    for (device_type, metric), limit in fleet.limits.items():
         spec.add(
             "value_in_valid_range",
             f"{metric}_in_valid_range_for_{device_type}",
             gxe.ExpectColumnValuesToBeBetween,
             f"{metric} of {device_type} devices lies in the valid range [{limit.valid_min:g}, "
-            f"{limit.valid_max:g}] (metric_limits.csv).",
+            f"{limit.valid_max:g}] (the widest the catalogue ever gave it).",
             column=typed_column(metric, device_type),
             min_value=limit.valid_min,
             max_value=limit.valid_max,
             column_label=f"{metric} of {device_type} rows",
         )
-    for metric in METRICS:
+    for metric in fleet.metrics:
         spec.add(
             "metric_reported_by_device_type",
             f"{metric}_null_for_types_not_reporting_it",
             gxe.ExpectColumnValuesToBeNull,
-            f"{metric} is only set for device types that report it ({', '.join(_reporting(metric))}); a value "
+            f"{metric} is only set for device types that report it ({', '.join(fleet.reporting(metric))}); a value "
             f"in another type's row is a field mapped to the wrong column.",
             column=unreported_column(metric),
             column_label=f"{metric} of types not reporting it",
         )
-    for (device_type, metric), limit in sorted(limits.items()):
+    for (device_type, metric), limit in fleet.limits.items():
         low = limit.alert_min if limit.alert_min is not None else limit.valid_min
         high = limit.alert_max if limit.alert_max is not None else limit.valid_max
         spec.add(
@@ -200,7 +196,7 @@ def readings_suite(config: GateConfig, *, future_tolerance_s: int, lookback: Loo
             f"{metric}_unit_plausible_for_{device_type}",
             gxe.ExpectColumnValuesToBeBetween,
             f"Most {metric} readings of {device_type} devices lie in the alert band [{low:g}, {high:g}] "
-            f"of metric_limits.csv, as they do in the seed's unit; a partition in another unit does not.",
+            f"the catalogue gives it, as they do in the catalogue's unit; a partition in another unit does not.",
             column=typed_column(metric, device_type),
             min_value=low,
             max_value=high,
@@ -210,28 +206,28 @@ def readings_suite(config: GateConfig, *, future_tolerance_s: int, lookback: Loo
         "device_in_registry",
         "device_in_registry",
         gxe.ExpectColumnValuesToBeNull,
-        f"Every device is one of the {REGISTRY_SIZE} devices of the registry (lakehouse/registry.py, seed "
-        f"device_registry.csv); silver rejects unknown devices. The check column holds the ids it lacks.",
+        f"Every device is one of the {len(fleet.devices)} devices of the catalogue (`lakehouse catalog list`); "
+        f"silver rejects unknown devices. The check column holds the ids it lacks.",
         column=UNREGISTERED_DEVICE,
-        column_label="device_id, where not in the registry",
+        column_label="device_id, where not in the catalogue",
     )
     spec.add(
         "device_matches_registry",
         "device_type_matches_registry",
         gxe.ExpectColumnValuesToBeNull,
-        "device_type is the type the registry gives the device (the check column holds the registry's type "
+        "device_type is the type the catalogue gives the device (the check column holds the catalogue's type "
         "where they differ).",
         column=REGISTRY_TYPE_IF_DIFFERENT,
-        column_label="registry type, where device_type differs",
+        column_label="catalogue type, where device_type differs",
     )
     spec.add(
         "device_matches_registry",
         "site_id_matches_registry",
         gxe.ExpectColumnValuesToBeNull,
-        "site_id is the site the registry gives the device (the check column holds the registry's site where "
+        "site_id is the site the catalogue gives the device (the check column holds the catalogue's site where "
         "they differ).",
         column=REGISTRY_SITE_IF_DIFFERENT,
-        column_label="registry site, where site_id differs",
+        column_label="catalogue site, where site_id differs",
     )
     spec.add(
         "event_date_matches_event_at",
@@ -264,7 +260,7 @@ def readings_suite(config: GateConfig, *, future_tolerance_s: int, lookback: Loo
     return spec
 
 
-def rejected_suite(config: GateConfig) -> SuiteSpec:
+def rejected_suite(config: GateConfig, fleet: Fleet) -> SuiteSpec:
     spec = SuiteSpec(REJECTED_SUITE, config, REJECTED_SAMPLE_COLUMNS)
     reasons = list(config.parameters["rejection_reasons"])
     spec.add(
@@ -294,9 +290,9 @@ def rejected_suite(config: GateConfig) -> SuiteSpec:
         "rejected_metric_known",
         "rejected_metric_known",
         gxe.ExpectColumnValuesToBeInSet,
-        "rejected_metric, when set, names a contract metric.",
+        "rejected_metric, when set, names a metric of the catalogue (or battery_pct).",
         column="rejected_metric",
-        value_set=list(METRICS) + ["battery_pct"],
+        value_set=[*fleet.metrics, "battery_pct"],
     )
     metric_reasons = list(config.parameters["metric_rejection_reasons"])
     spec.add(

@@ -16,7 +16,7 @@ from great_expectations.expectations.expectation import Expectation
 from great_expectations.expectations.metadata_types import FailureSeverity
 
 from expectations.config import GateConfig
-from lakehouse.registry import REGISTRY_SIZE, fleet
+from expectations.fleet import Fleet
 
 GX_SEVERITY = {"error": FailureSeverity.CRITICAL, "warning": FailureSeverity.WARNING}
 
@@ -88,15 +88,17 @@ REGISTRY_TYPE_IF_DIFFERENT = "chk_registry_type_if_different"  # the registry's 
 REGISTRY_SITE_IF_DIFFERENT = "chk_registry_site_if_different"  # the registry's site, where site_id differs
 
 
-def with_registry(select_sql: str) -> str:
-    """Wrap a query so each row says how it disagrees with the device registry (null: it agrees).
+def with_registry(select_sql: str, fleet: Fleet) -> str:
+    """Wrap a query so each row says how it disagrees with the catalogue's devices (null: it agrees).
 
-    The registry comes from ``lakehouse.registry`` as an inline VALUES list: the same SQL runs on DuckDB
-    and Athena. Each disagreement is one column that must be null, rather than a 1,000-value set or a
+    The devices come from the catalogue (``expectations.fleet``) as an inline VALUES list: the same SQL runs
+    on DuckDB and Athena. Each disagreement is one column that must be null, rather than a 1,000-value set or a
     column pair for GX to compare: both cost GX far more (it serializes the set for every metric, and
     copies the whole frame to drop the rows a pair check ignores).
     """
-    values = ", ".join(f"('{d.device_id}', '{d.device_type}', '{d.site_id}')" for d in fleet(REGISTRY_SIZE))
+    values = ", ".join(f"({_text(d.device_id)}, {_text(d.device_type)}, {_text(d.site_id)})" for d in fleet.devices)
+    if not values:  # a catalogue without devices: every row is unregistered
+        values = "(cast(null as varchar), cast(null as varchar), cast(null as varchar))"
     return (
         f"select rows_.*, "
         f"case when registry_.registry_device_type is null then rows_.device_id end as {UNREGISTERED_DEVICE}, "
@@ -108,3 +110,7 @@ def with_registry(select_sql: str) -> str:
         f"as registry_(registry_device_id, registry_device_type, registry_site_id) "
         f"on rows_.device_id = registry_.registry_device_id"
     )
+
+
+def _text(value: str | None) -> str:
+    return "cast(null as varchar)" if value is None else "'" + value.replace("'", "''") + "'"

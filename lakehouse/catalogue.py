@@ -81,7 +81,9 @@ RESERVED_METRIC_NAMES = frozenset(
         "value",
     }
 )
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+# What a device id or a device type may be: also the bronze gate's device_id check (expectations/bronze.py).
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 # Columns of `aws iot list-things` output (a thing's attributes become columns too).
 _IOT_THING_COLUMNS = {"thingName": "device_id", "thingTypeName": "device_type"}
 _IOT_IGNORED = {"thingArn", "version"}

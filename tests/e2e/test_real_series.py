@@ -139,3 +139,23 @@ def test_gold_aggregates_the_new_metrics(real_lake):
         ).fetchall()[0][0]
     assert counts == [("ambient_temperature_f", 7_267), ("cpu_utilization_pct", 18_050)]
     assert bronze_rows == silver_rows == 7_267 + 18_050
+
+
+def test_the_gates_judge_the_new_device_types_and_metrics_by_the_catalogue(real_lake):
+    from expectations.runner import run_gate
+
+    settings, bronze, _, _ = real_lake
+    results = {
+        "bronze": run_gate(settings, "bronze", run_id="real", batch_ids=bronze.batch_ids),
+        "silver": run_gate(settings, "silver", run_id="real"),
+        "gold": run_gate(settings, "gold", run_id="real"),
+    }
+    for layer, result in results.items():
+        assert result.success, result.format_report()
+        assert [o.expectation for o in result.failures] == [], layer
+    checked = {o.expectation: o for o in results["silver"].results}
+    # the catalogue's new metrics are checked like the contract's, against the catalogue's ranges
+    cpu_range = checked["cpu_utilization_pct_in_valid_range_for_autoscaling_group"]
+    assert cpu_range.success and cpu_range.element_count == results["silver"].rows
+    assert checked["ambient_temperature_f_null_for_types_not_reporting_it"].success
+    assert results["silver"].rows >= 7_267 + 18_050

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from expectations import bronze, gold, silver
 from expectations.athena import AthenaTarget, athena_warehouse
 from expectations.config import load_gate_config
+from expectations.fleet import default_fleet
 from expectations.engine import add_increment, sql_datasource
 from expectations.gold import HOURLY_COLUMNS
 from lakehouse.config import Settings
@@ -25,6 +26,7 @@ from lakehouse.errors import LakehouseError
 TARGET = AthenaTarget(region="eu-west-1", s3_staging_dir="s3://lake-results/athena/", work_group="gates")
 DAY = "2026-03-01"
 RANGES = [("2026-02-27", "2026-03-01"), ("2026-03-05", "2026-03-05")]  # an increment of four dates
+FLEET = default_fleet()  # a new lake's catalogue: the simulator's fleet
 
 
 def athena_datasource(target: AthenaTarget):
@@ -44,7 +46,7 @@ def _frames(target: AthenaTarget) -> dict[str, str]:
             [f.name for f in FIELDS] + list(BRONZE_METADATA_COLUMNS),
             athena_warehouse(target).regexp_like,
         ),
-        "silver__readings": silver.readings_sql(target.table("silver.silver_readings"), RANGES, lookback),
+        "silver__readings": silver.readings_sql(target.table("silver.silver_readings"), RANGES, lookback, FLEET),
         "silver__rejected_readings": silver.rejected_sql(target.table("silver.silver_rejected_readings"), RANGES),
         "gold__sensor_metrics_hourly": gold.hourly_sql(
             target.table("gold.gold_sensor_metrics_hourly"),
@@ -52,9 +54,10 @@ def _frames(target: AthenaTarget) -> dict[str, str]:
             RANGES,
             config.parameters["order_decimals"],
             list(HOURLY_COLUMNS),
+            FLEET,
         ),
         "gold__anomalies": gold.anomalies_sql(target.table("gold.gold_anomalies"), RANGES),
-        "gold__device_health": gold.health_sql(target.table("gold.gold_device_health")),
+        "gold__device_health": gold.health_sql(target.table("gold.gold_device_health"), FLEET),
     }
 
 
@@ -146,7 +149,7 @@ def test_the_frame_queries_athena_runs_are_the_ones_duckdb_runs_locally(gate_lak
 
 def test_validation_definitions_and_the_checkpoint_are_built_for_athena_frames():
     config = load_gate_config(Settings().gates_config)
-    spec = gold.anomalies_suite(config)
+    spec = gold.anomalies_suite(config, FLEET)
     _, batch_definition = add_increment(athena_datasource(TARGET), spec.name, DAY, _frames(TARGET)[spec.name])
 
     definition = gx.ValidationDefinition(name=f"{spec.name} {DAY}", data=batch_definition, suite=spec.build())
@@ -163,7 +166,7 @@ def test_validation_definitions_and_the_checkpoint_are_built_for_athena_frames()
 def test_bronze_types_are_checked_by_the_type_names_duckdb_and_trino_give():
     config = load_gate_config(Settings().gates_config)
 
-    suite = bronze.readings_suite(config, Settings()).build()
+    suite = bronze.readings_suite(config, Settings(), FLEET).build()
 
     seq = next(e for e in suite.expectations if e.meta["name"] == "seq_has_type_long")
     assert (seq.column, seq.value_set) == ("chk_seq__type", ["bigint"])

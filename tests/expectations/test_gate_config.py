@@ -34,16 +34,18 @@ def _edited_config(tmp_path: Path, old: str, new: str) -> Path:
 
 def test_the_shipped_config_gives_every_rule_of_every_suite_a_severity():
     from expectations import bronze, gold, silver, stedi
+    from expectations.fleet import default_fleet
     from lakehouse.config import Settings
 
     config = load_gate_config(GATES_TOML)
+    fleet = default_fleet()
     specs = [
-        bronze.readings_suite(config, Settings()),
+        bronze.readings_suite(config, Settings(), fleet),
         bronze.increment_suite(config, Settings()),
-        silver.readings_suite(config, future_tolerance_s=300, lookback=silver.Lookback.everything_new()),
-        silver.rejected_suite(config),
-        gold.hourly_suite(config),
-        gold.anomalies_suite(config),
+        silver.readings_suite(config, fleet, future_tolerance_s=300, lookback=silver.Lookback.everything_new()),
+        silver.rejected_suite(config, fleet),
+        gold.hourly_suite(config, fleet),
+        gold.anomalies_suite(config, fleet),
         gold.health_suite(config),
         *(suite(config) for suite in stedi.SUITES.values()),
     ]
@@ -64,13 +66,14 @@ def test_a_misspelt_rule_is_an_error_that_names_the_file(gate_lake, tmp_path):
 
 def test_a_rule_the_suite_does_not_have_is_an_error(tmp_path):
     from expectations import gold
+    from expectations.fleet import default_fleet
 
     path = _edited_config(
         tmp_path, "[gold__anomalies]\n", '[gold__anomalies]\nsparkle_check = { severity = "error" }\n'
     )
 
     with pytest.raises(LakehouseError, match=r"\[gold__anomalies\] configures rules the suite does not have"):
-        gold.anomalies_suite(load_gate_config(path)).build()
+        gold.anomalies_suite(load_gate_config(path), default_fleet()).build()
 
 
 @pytest.mark.parametrize(

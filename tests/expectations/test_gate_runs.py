@@ -62,7 +62,7 @@ def test_a_batch_increment_reads_only_the_rows_of_its_batches(gate_lake):
     first = gate_lake.clean_readings(batch_id=0)
     later = gate_lake.clean_readings(devices=2, per_device=5, batch_id=1, seq_start=100)
     gate_lake.write_bronze(first, batch_id=0)
-    later.loc[0, "device_id"] = "not-a-device"  # a defect in batch 1 only
+    later.loc[0, "device_id"] = "not a device"  # a defect in batch 1 only
     gate_lake.write_bronze(later, batch_id=1)
 
     only_first = run_gate(gate_lake.settings, "bronze", run_id="r", batch_ids=[0])
@@ -78,7 +78,7 @@ def test_an_increment_of_many_event_dates_is_validated_in_one_batch_per_suite(ga
     # 24 readings 4 h apart from 2026-02-26: 4 event dates, all before their ingestion on 2026-03-02
     readings = gate_lake.clean_readings(start=datetime(2026, 2, 26), step=timedelta(hours=4))
     bronze = readings.copy()
-    bronze.loc[[3, 150], "device_id"] = "bad-id"  # on two different days
+    bronze.loc[[3, 150], "device_id"] = "bad id"  # on two different days
     gate_lake.write_bronze(bronze, batch_id=0)
     silver = gate_lake.silver_from(readings)
     gate_lake.write_warehouse(pd.concat([silver, silver.iloc[[10, 150]]]))  # two duplicate keys, two days
@@ -93,7 +93,7 @@ def test_an_increment_of_many_event_dates_is_validated_in_one_batch_per_suite(ga
         assert {o.partition for o in result.results} == {None}  # several dates: the result lists them
     pattern = next(o for o in bronze_result.results if o.expectation == "device_id_matches_pattern")
     assert (pattern.element_count, pattern.unexpected_count) == (len(bronze), 2)
-    assert {row["device_id"] for row in pattern.sample_rows} == {"bad-id"}
+    assert {row["device_id"] for row in pattern.sample_rows} == {"bad id"}
     unique = next(o for o in silver_result.results if o.expectation == "event_key_unique")
     assert (unique.element_count, unique.unexpected_count) == (len(silver) + 2, 4)  # both rows of each key
     assert {o.expectation for o in silver_result.failures} == {"event_key_unique"}

@@ -42,7 +42,7 @@ def _put_bronze(s3, readings, schema, batch_id: int, day: str) -> None:
 def test_the_bronze_gate_reads_an_s3_lake_and_writes_its_results_and_docs_there(gate_lake, s3_lake):
     settings, s3 = s3_lake
     readings = gate_lake.clean_readings()
-    readings.loc[4, "device_id"] = "sensor-4"
+    readings.loc[4, "device_id"] = "sensor 4"
     _put_bronze(s3, readings.assign(_batch_id=5), gate_lake.bronze_schema, batch_id=5, day=gate_lake.day)
 
     result = run_gate(settings, "bronze", run_id="s3-run", batch_ids=[5], docs=True)
