@@ -16,8 +16,8 @@ from sqlalchemy.engine import make_url
 from expectations import bronze, gold, silver
 from expectations.athena import AthenaTarget, athena_warehouse
 from expectations.config import load_gate_config
-from expectations.fleet import default_fleet
 from expectations.engine import add_increment, sql_datasource
+from expectations.fleet import default_fleet
 from expectations.gold import HOURLY_COLUMNS
 from lakehouse.config import Settings
 from lakehouse.contract import BRONZE_METADATA_COLUMNS, FIELDS
