@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import great_expectations.expectations as gxe
 
 from expectations.config import GateConfig
-from expectations.fleet import Fleet
 from expectations.suites import SuiteSpec
 from lakehouse.catalogue import IDENTIFIER_PATTERN
 from lakehouse.config import Settings
 from lakehouse.contract import BRONZE_METADATA_COLUMNS, FIELDS, REQUIRED_FIELDS, SCHEMA_VERSION
+from lakehouse.fleet import Fleet
 
 READINGS_SUITE = "bronze__readings"
 INCREMENT_SUITE = "bronze__increment"

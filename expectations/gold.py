@@ -20,9 +20,9 @@ from datetime import date, timedelta
 import great_expectations.expectations as gxe
 
 from expectations.config import GateConfig
-from expectations.fleet import Fleet
 from expectations.silver import increment_filter
 from expectations.suites import UNREGISTERED_DEVICE, SuiteSpec, with_registry
+from lakehouse.fleet import Fleet
 
 HOURLY_SUITE = "gold__sensor_metrics_hourly"
 ANOMALIES_SUITE = "gold__anomalies"

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from expectations import bronze, gold, silver, stedi
 from expectations.config import GateConfig, load_gate_config
-from expectations.fleet import load_fleet
 from expectations.lake_files import check_partition, date_ranges, read_manifests
 from expectations.result import LAYERS, ExpectationOutcome, GateResult, Layer
 from lakehouse import ops, warehouse
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
+from lakehouse.fleet import load_fleet
 from lakehouse.rejections import summarise
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Silver gate: ``silver.silver_readings`` and ``silver.silver_rejected_readings``, the increment in one batch.
 
 ``silver__readings``: the event key (device_id, event_at, seq) unique and complete; every metric inside
-the valid range of its device type (the catalogue's, through ``expectations.fleet``); units consistent (a
+the valid range of its device type (the catalogue's, through ``lakehouse.fleet``); units consistent (a
 device type's columns only, and most readings inside the type's alert band, where they sit in the
 catalogue's unit: a partition in Fahrenheit or m/s^2 falls outside); every device in the catalogue with
 the catalogue's type and site; no reading further ahead of its ingestion than
@@ -23,7 +23,6 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 from expectations.config import GateConfig
-from expectations.fleet import Fleet
 from expectations.suites import (
     REGISTRY_SITE_IF_DIFFERENT,
     REGISTRY_TYPE_IF_DIFFERENT,
@@ -32,6 +31,7 @@ from expectations.suites import (
     with_registry,
 )
 from lakehouse.contract import EARLIEST_EVENT_TIME, METRICS
+from lakehouse.fleet import Fleet
 
 READINGS_SUITE = "silver__readings"
 REJECTED_SUITE = "silver__rejected_readings"

@@ -16,7 +16,7 @@ from great_expectations.expectations.expectation import Expectation
 from great_expectations.expectations.metadata_types import FailureSeverity
 
 from expectations.config import GateConfig
-from expectations.fleet import Fleet
+from lakehouse.fleet import Fleet
 
 GX_SEVERITY = {"error": FailureSeverity.CRITICAL, "warning": FailureSeverity.WARNING}
 
@@ -91,7 +91,7 @@ REGISTRY_SITE_IF_DIFFERENT = "chk_registry_site_if_different"  # the registry's 
 def with_registry(select_sql: str, fleet: Fleet) -> str:
     """Wrap a query so each row says how it disagrees with the catalogue's devices (null: it agrees).
 
-    The devices come from the catalogue (``expectations.fleet``) as an inline VALUES list: the same SQL runs
+    The devices come from the catalogue (``lakehouse.fleet``) as an inline VALUES list: the same SQL runs
     on DuckDB and Athena. Each disagreement is one column that must be null, rather than a 1,000-value set or a
     column pair for GX to compare: both cost GX far more (it serializes the set for every metric, and
     copies the whole frame to drop the rows a pair check ignores).

@@ -17,11 +17,11 @@ from expectations import bronze, gold, silver
 from expectations.athena import AthenaTarget, athena_warehouse
 from expectations.config import load_gate_config
 from expectations.engine import add_increment, sql_datasource
-from expectations.fleet import default_fleet
 from expectations.gold import HOURLY_COLUMNS
 from lakehouse.config import Settings
 from lakehouse.contract import BRONZE_METADATA_COLUMNS, FIELDS
 from lakehouse.errors import LakehouseError
+from lakehouse.fleet import default_fleet
 
 TARGET = AthenaTarget(region="eu-west-1", s3_staging_dir="s3://lake-results/athena/", work_group="gates")
 DAY = "2026-03-01"

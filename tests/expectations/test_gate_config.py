@@ -34,8 +34,8 @@ def _edited_config(tmp_path: Path, old: str, new: str) -> Path:
 
 def test_the_shipped_config_gives_every_rule_of_every_suite_a_severity():
     from expectations import bronze, gold, silver, stedi
-    from expectations.fleet import default_fleet
     from lakehouse.config import Settings
+    from lakehouse.fleet import default_fleet
 
     config = load_gate_config(GATES_TOML)
     fleet = default_fleet()
@@ -66,7 +66,7 @@ def test_a_misspelt_rule_is_an_error_that_names_the_file(gate_lake, tmp_path):
 
 def test_a_rule_the_suite_does_not_have_is_an_error(tmp_path):
     from expectations import gold
-    from expectations.fleet import default_fleet
+    from lakehouse.fleet import default_fleet
 
     path = _edited_config(
         tmp_path, "[gold__anomalies]\n", '[gold__anomalies]\nsparkle_check = { severity = "error" }\n'

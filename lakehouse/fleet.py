@@ -1,4 +1,4 @@
-"""The fleet the gates judge by: the user's catalogue in the lake, not the simulator's code.
+"""The fleet the gates and dashboards judge by: the user's catalogue in the lake, not the simulator's code.
 
 A gate checks what the models wrote against the catalogue (``lakehouse.catalogue_store``): which device
 types exist and which metrics each reports, the valid range and alert band of each, and which devices are
