@@ -228,6 +228,12 @@ TABLES = {
     "customer_trusted": "trusted.customer_trusted",
     "accelerometer_trusted": "trusted.accelerometer_trusted",
     "step_trainer_trusted": "trusted.step_trainer_trusted",
+    "customer_rejected": "trusted.customer_rejected",
+    "accelerometer_rejected": "trusted.accelerometer_rejected",
+    "step_trainer_rejected": "trusted.step_trainer_rejected",
+    "stg_bronze__customer": "staging.stg_bronze__customer",
+    "stg_bronze__accelerometer": "staging.stg_bronze__accelerometer",
+    "stg_bronze__step_trainer": "staging.stg_bronze__step_trainer",
     "customers_curated": "curated.customers_curated",
     "machine_learning_curated": "curated.machine_learning_curated",
 }

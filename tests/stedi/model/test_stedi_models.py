@@ -119,6 +119,61 @@ def test_step_trainer_trusted_keeps_readings_of_curated_customers_devices(policy
     assert [(s, minutes(t), d) for s, t, d in rows] == expected
 
 
+# --- nothing lost: the rejected tables --------------------------------------------------------------------
+
+REJECTED_SINCE_CONSENT = {
+    "customer": [
+        ("alice", 1, "superseded_by_later_record"),  # her older record, without consent
+        ("carol", 0, "no_research_consent"),
+        ("dave", 1, "superseded_by_later_record"),
+        ("dave", 20, "no_research_consent"),  # his latest record withdraws the consent
+    ],
+    "accelerometer": [
+        ("alice", 5, "before_consent"),
+        ("alice", 15, "duplicate_copy"),  # the earlier of the two identical copies
+        ("carol", 5, "customer_not_trusted"),
+        ("dave", 5, "customer_not_trusted"),
+        ("dave", 15, "customer_not_trusted"),
+        ("erin", 5, "before_consent"),
+        ("erin", 15, "before_consent"),
+        ("ghost", 5, "customer_not_trusted"),
+    ],
+    "step_trainer": [
+        ("SN-A", 5, "before_consent"),
+        ("SN-B", 25, "duplicate_copy"),
+        ("SN-C", 5, "device_not_curated"),
+        ("SN-D", 15, "device_not_curated"),
+        ("SN-E", 5, "device_not_curated"),  # erin has no trusted accelerometer reading: not curated
+        ("SN-E", 15, "device_not_curated"),
+        ("SN-E", 35, "device_not_curated"),
+        ("SN-F", 5, "device_not_curated"),
+        ("SN-X", 5, "device_not_curated"),
+    ],
+}
+REJECTED_KEYS = {
+    "customer": "email, last_update_date_ms",
+    "accelerometer": "user_email, timestamp_ms",
+    "step_trainer": "serial_number, sensor_reading_time_ms",
+}
+
+
+def test_every_bronze_row_not_trusted_is_rejected_with_its_reason(since_consent):
+    for source, expected in REJECTED_SINCE_CONSENT.items():
+        rows = since_consent.rows(f"{source}_rejected", f"{REJECTED_KEYS[source]}, rejection_reason")
+        assert [(k.split("@")[0], minutes(t), reason) for k, t, reason in rows] == expected, source
+
+
+@pytest.mark.parametrize("policy", ["since_consent", "any_time"])
+def test_bronze_rows_are_trusted_rows_plus_rejected_rows_for_every_source(policy, request):
+    built = request.getfixturevalue(policy)
+    for source in ("customer", "accelerometer", "step_trainer"):
+        [(bronze,)] = built.rows(f"stg_bronze__{source}", "count(*)")
+        [(trusted,)] = built.rows(f"{source}_trusted", "count(*)")
+        [(rejected,)] = built.rows(f"{source}_rejected", "count(*)")
+        assert bronze == trusted + rejected, source
+        assert rejected > 0, source  # the scenario has rows of every source that are not kept
+
+
 # --- machine_learning_curated ----------------------------------------------------------------------------
 
 ML_SINCE_CONSENT = [
@@ -289,12 +344,10 @@ def test_a_lake_without_stedi_data_builds_empty_stedi_tables(tmp_path):
             ).fetchall()
         }
     assert counts == {
-        "accelerometer_trusted": 0,
-        "customer_trusted": 0,
-        "customers_curated": 0,
-        "machine_learning_curated": 0,
-        "step_trainer_trusted": 0,
-    }
+        f"{source}_{part}": 0
+        for source in ("accelerometer", "customer", "step_trainer")
+        for part in ("classified", "rejected", "trusted")
+    } | {"customers_curated": 0, "machine_learning_curated": 0}
     assert (tmp_path / "_secrets" / "pii_salt").exists()
 
 
