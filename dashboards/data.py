@@ -1,8 +1,10 @@
 """The queries behind the dashboard's pages, as functions that return DataFrames and small records.
 
 Every query takes its values as parameters (``con.execute(sql, [params])``): what a user types into a
-filter is data and never becomes SQL text. The only names put into SQL text are column names from the
-contract (``lakehouse.contract.DEVICE_TYPES``), never anything a user chose.
+filter is data and never becomes SQL text. The only names put into SQL text are metric column names of
+the lake's catalogue (``lakehouse.fleet``, names the catalogue validated), never anything typed into a filter.
+Which metrics a device type reports, their units and alert limits come from that catalogue too, so a
+user's own device types and metrics show like the simulator's.
 
 Warehouse queries run on a read-only connection to the dashboard's private copy of the warehouse
 (:mod:`dashboards.snapshot`); bronze and quarantine Parquet are read with an in-memory DuckDB; run
@@ -16,7 +18,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,8 +28,9 @@ import pandas as pd
 
 from dashboards.snapshot import RefreshResult, WarehouseSnapshot
 from lakehouse import warehouse
-from lakehouse.contract import DEVICE_TYPES, load_metric_limits
+from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
+from lakehouse.fleet import Fleet, load_fleet
 from lakehouse.lake import Lake
 from lakehouse.ops import OPS_TABLES
 from lakehouse.storage import LocalStorage
@@ -79,6 +82,10 @@ class DashboardData:
             yield con
         finally:
             con.close()
+
+    def fleet(self) -> Fleet:
+        """The lake's catalogue as the pages use it (read each time: an import may have changed it)."""
+        return load_fleet(Settings().with_overrides(lake=self.lake.root))
 
     def ops_records(self, table: str) -> list[dict[str, Any]]:
         return self._ops[table].records()
@@ -198,20 +205,20 @@ class Device:
     battery_pct: float | None
     open_anomalies: int
     as_of_at: datetime | None
-
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        return DEVICE_TYPES.get(self.device_type, ())
+    metrics: tuple[str, ...] = ()  # what its device type reports (the catalogue's), silver's columns
 
 
-def device(con: duckdb.DuckDBPyConnection, device_id: str) -> Device | None:
+def device(con: duckdb.DuckDBPyConnection, device_id: str, fleet: Fleet) -> Device | None:
     require_tables(con, DEVICE_HEALTH)
     rows = con.execute(
         f"select device_id, device_type, site_id, health_status, last_seen_at, battery_pct, open_anomalies, "
         f"as_of_at from {DEVICE_HEALTH} where device_id = ?",
         [device_id],
     ).fetchall()
-    return Device(*rows[0]) if rows else None
+    if not rows:
+        return None
+    found = Device(*rows[0])
+    return replace(found, metrics=tuple(m for m in fleet.reported.get(found.device_type, ()) if m in fleet.metrics))
 
 
 def device_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -244,7 +251,7 @@ def device_series(
             [dev.device_id, since, until],
         )
     require_tables(con, SILVER_READINGS)
-    # Column names from the contract, not from the user: the device type is checked against DEVICE_TYPES.
+    # Column names from the catalogue (validated metric names that silver models), not from a filter.
     columns = ", ".join(dev.metrics)
     return _df(
         con,
@@ -294,11 +301,11 @@ class Thresholds:
     valid_max: float
 
 
-def thresholds(device_type: str) -> dict[str, Thresholds]:
-    """Alert and valid limits of the device type's metrics, from the seed ``metric_limits.csv``."""
+def thresholds(device_type: str, fleet: Fleet) -> dict[str, Thresholds]:
+    """Alert and valid limits of the device type's metrics, from the lake's catalogue."""
     return {
         metric: Thresholds(metric, limit.alert_min, limit.alert_max, limit.valid_min, limit.valid_max)
-        for (kind, metric), limit in load_metric_limits().items()
+        for (kind, metric), limit in fleet.limits.items()
         if kind == device_type
     }
 

@@ -18,7 +18,6 @@ import streamlit as st
 from dashboards import PAGES, charts
 from dashboards import data as q
 from dashboards.data import AnomalyFilter, DashboardData, NoWarehouse
-from lakehouse.contract import FIELD_BY_NAME
 
 RANGES = {"24 hours": timedelta(hours=24), "7 days": timedelta(days=7), "everything": None}
 # Drawing more points than this in a browser is slow; a longer range falls back to hourly aggregates.
@@ -207,7 +206,8 @@ def device_page(pages: Pages) -> None:
                     bind="query-params",
                     format_func=lambda r: "hourly (gold)" if r == "hourly" else "readings (silver)",
                 )
-            dev = q.device(con, device_id)
+            fleet = pages.data.fleet()
+            dev = q.device(con, device_id, fleet)
             if dev is None:
                 st.warning(f"Device {device_id} is not in gold_device_health; pick another device.")
                 return
@@ -239,15 +239,15 @@ def device_page(pages: Pages) -> None:
         f"Last reading {_fmt_time(dev.last_seen_at)} UTC (fleet clock {_fmt_time(dev.as_of_at)} UTC); "
         f"showing {_fmt_time(since)} to {_fmt_time(until)} UTC. "
         f"Shaded: anomaly windows, coloured by severity (device-level data gaps on every metric). "
-        f"Dashed red: the alert limits of {dev.device_type} from metric_limits.csv."
+        f"Dashed red: the alert limits of {dev.device_type} from the lake's catalogue."
     )
-    limits = q.thresholds(dev.device_type)
+    limits = q.thresholds(dev.device_type, fleet)
     for metric in dev.metrics:
-        field = FIELD_BY_NAME[metric]
+        unit = fleet.units.get((dev.device_type, metric), "")
         values = series[series.metric == metric]
         windows = charts.anomaly_windows_for_chart(anomalies, metric, since, until)
         limit = limits.get(metric)
-        st.subheader(f"{metric} ({field.unit})")
+        st.subheader(f"{metric} ({unit})" if unit else metric)
         drawn = [f"alert min {limit.alert_min:g}"] if limit and limit.alert_min is not None else []
         drawn += [f"alert max {limit.alert_max:g}"] if limit and limit.alert_max is not None else []
         _chart(

@@ -37,6 +37,7 @@ class Fleet:
     reported: dict[str, tuple[str, ...]]  # device type -> the metrics it reports
     limits: dict[tuple[str, str], MetricLimit]  # (device type, metric) -> widest range and band ever in force
     devices: tuple[RegisteredDevice, ...]
+    units: dict[tuple[str, str], str]  # (device type, metric) -> unit, the latest the catalogue gives
 
     def reporting(self, metric: str) -> list[str]:
         """The device types that report ``metric``."""
@@ -52,24 +53,29 @@ def fleet_of(versions: Sequence[Version]) -> Fleet:
     everything = [entry for version in versions for entry in version.entries]
     reported: dict[str, set[str]] = {}
     limits: dict[tuple[str, str], MetricLimit] = {}
+    units: dict[tuple[str, str], str] = {}
     for entry in everything:
         if entry.kind != "metric":
             continue
         device_type, metric = entry.get("device_type"), entry.get("metric")
         reported.setdefault(device_type, set()).add(metric)
         limits[(device_type, metric)] = _widest(limits.get((device_type, metric)), entry)
+        if not entry.get("device_id"):
+            units[(device_type, metric)] = entry.get("unit")
     types = {e.get("device_type") for e in everything if e.kind == "device_type"} | set(reported)
     devices = tuple(
         RegisteredDevice(e.get("device_id"), e.get("device_type"), e.get("site_id"))
         for key, e in sorted(state_of(versions).entries.items())
         if e.kind == "device"
     )
+    metrics = modelled_metrics(versions)  # the contract's first, then the user's by name
     return Fleet(
-        metrics=tuple(modelled_metrics(versions)),
+        metrics=tuple(metrics),
         device_types=tuple(sorted(types)),
-        reported={t: tuple(sorted(m)) for t, m in sorted(reported.items())},
+        reported={t: tuple(sorted(m, key=metrics.index)) for t, m in sorted(reported.items())},
         limits={key: limits[key] for key in sorted(limits)},
         devices=devices,
+        units=units,
     )
 
 

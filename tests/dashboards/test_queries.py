@@ -12,6 +12,9 @@ import pytest
 
 from dashboards import data as q
 from dashboards.data import AnomalyFilter
+from lakehouse.catalogue import SINCE_ALWAYS, Entry
+from lakehouse.catalogue_store import Version, default_entries
+from lakehouse.fleet import default_fleet, fleet_of
 
 AS_OF = datetime(2026, 3, 2, 12, 0, 0)
 
@@ -106,7 +109,7 @@ def test_the_anomaly_page_counts_all_matches_but_returns_at_most_the_limit(tiny_
 def test_a_device_series_is_gold_hourly_or_silver_readings_in_long_form(tiny_data):
     since, until = AS_OF - timedelta(hours=24), AS_OF
     with tiny_data.warehouse() as con:
-        device = q.device(con, "mch-00002")
+        device = q.device(con, "mch-00002", default_fleet())
         hourly = q.device_series(con, device, since, until, "hourly")
         readings = q.device_series(con, device, since, until, "readings")
     assert device.metrics == ("temperature_c", "pressure_hpa", "vibration_mm_s")
@@ -122,10 +125,27 @@ def test_a_device_anomaly_list_has_its_metric_and_device_level_windows(tiny_data
     assert windows.anomaly_kind.tolist() == ["threshold_breach", "data_gap"]
 
 
-def test_thresholds_are_the_alert_limits_of_the_seed():
-    limits = q.thresholds("machine")
+def test_thresholds_are_the_alert_limits_of_the_catalogue():
+    limits = q.thresholds("machine", default_fleet())
     assert (limits["vibration_mm_s"].alert_min, limits["vibration_mm_s"].alert_max) == (None, 4.5)
     assert set(limits) == {"temperature_c", "pressure_hpa", "vibration_mm_s"}
+
+
+def test_a_users_own_device_type_and_metric_get_their_limits_and_unit_from_the_catalogue():
+    pump = Entry("device_type", {"device_type": "pump", "reporting_interval_s": 60.0, "silence_after_s": 600.0})
+    flow = Entry(
+        "metric",
+        {"device_type": "pump", "metric": "flow_l_min", "unit": "litre per minute", "valid_min": 0.0,
+         "valid_max": 500.0, "alert_min": None, "alert_max": 400.0, "max_jump": None, "device_id": None},
+    )  # fmt: skip
+    fleet = fleet_of([Version(1, SINCE_ALWAYS, (*default_entries(), pump, flow))])
+
+    limits = q.thresholds("pump", fleet)
+
+    assert set(limits) == {"flow_l_min"}
+    assert (limits["flow_l_min"].alert_max, limits["flow_l_min"].valid_max) == (400.0, 500.0)
+    assert fleet.units[("pump", "flow_l_min")] == "litre per minute"
+    assert fleet.reported["pump"] == ("flow_l_min",) and "flow_l_min" in fleet.metrics
 
 
 def test_rejections_are_counted_by_reason_and_metric(tiny_data):
