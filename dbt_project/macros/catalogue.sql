@@ -15,7 +15,9 @@
             'site_id': 'varchar', 'installed_at': 'timestamp', 'retired_at': 'timestamp'} -%}
         select
             {%- for name, type in columns.items() %}
-            cast(null as {{ type }}) as {{ name }}{{ ',' if not loop.last }}
+            {#- `version` and `source` are keywords: quoted as aliases #}
+            cast(null as {{ type }}) as {{ adapter.quote(name) if name in ('version', 'source') else name }}
+            {{- ',' if not loop.last }}
             {%- endfor %}
         where false
     {%- endif -%}

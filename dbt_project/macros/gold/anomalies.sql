@@ -1,11 +1,28 @@
 {# A stable id for an anomaly window: the same window gets the same id on every build. #}
 {% macro anomaly_id(device_id, metric, anomaly_kind, started_at) -%}
-    {{ dbt.hash(dbt.concat([
+    {{ md5_hex(dbt.concat([
         device_id, "'|'",
         "coalesce(" ~ metric ~ ", '-')", "'|'",
         anomaly_kind, "'|'",
         "cast(" ~ epoch_ms(started_at) ~ " as varchar)"
     ])) }}
+{%- endmacro %}
+
+
+{#
+    md5 of a text as 32 lowercase hex digits, the same on DuckDB and Athena (dbt's own hash() casts to
+    the adapter's string type, TEXT on DuckDB).
+#}
+{% macro md5_hex(text) -%}
+    {{ return(adapter.dispatch('md5_hex', 'lakehouse')(text)) }}
+{%- endmacro %}
+
+{% macro default__md5_hex(text) -%}
+    md5(cast({{ text }} as varchar))
+{%- endmacro %}
+
+{% macro athena__md5_hex(text) -%}
+    lower(to_hex(md5(to_utf8(cast({{ text }} as varchar)))))
 {%- endmacro %}
 
 

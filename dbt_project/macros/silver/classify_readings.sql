@@ -274,7 +274,7 @@ classified_readings as (
         on
             periods.{{ scope }} = metric_rows.{{ scope }}
             and {{ condition | replace('device_id', 'metric_rows.device_id') }}
-            and metric_rows.valid_from <= periods.valid_from
+            and periods.valid_from >= metric_rows.valid_from
             and periods.valid_from < metric_rows.valid_to
     group by periods.{{ scope }}, periods.valid_from, periods.valid_to
 

@@ -44,7 +44,7 @@
     {%- endif -%}
     {%- set path = env_var('LAKEHOUSE_PII_SALT_FILE', env_var('LAKEHOUSE_LAKE', '../lake') ~ '/_secrets/pii_salt') -%}
     {%- set literal = "'" ~ path | replace("'", "''") ~ "'" -%}
-    {%- set trimmed = "trim(content, ' ' || chr(9) || chr(10) || chr(13))" -%}
+    {%- set trimmed = "trim(salt_file.content, ' ' || chr(9) || chr(10) || chr(13))" -%}
     {%- set how = "the curated STEDI models hash each customer's e-mail with a secret salt. `lakehouse transform` "
         ~ "and `lakehouse run` provide it from Settings.pii_salt (LAKEHOUSE_PII_SALT, or pii_salt in "
         ~ "lakehouse.toml; keep it out of the repository) or, on a local lake, from <lake>/_secrets/pii_salt, "
@@ -53,11 +53,12 @@
     {%- if found == 0 -%}
         {{ exceptions.raise_compiler_error("no PII salt: the salt file " ~ path ~ " does not exist; " ~ how) }}
     {%- endif -%}
-    {%- set length = run_query("select length(" ~ trimmed ~ ") from read_text(" ~ literal ~ ")").columns[0].values()[0] -%}
+    {%- set length_sql = "select length(" ~ trimmed ~ ") from read_text(" ~ literal ~ ") as salt_file" -%}
+    {%- set length = run_query(length_sql).columns[0].values()[0] -%}
     {%- if length < 16 -%}
         {{ exceptions.raise_compiler_error(
             "the PII salt in " ~ path ~ " has " ~ length ~ " characters; use at least 16 (random). " ~ how
         ) }}
     {%- endif -%}
-    (select {{ trimmed }} from read_text({{ literal }}))
+    (select {{ trimmed }} from read_text({{ literal }}) as salt_file)
 {%- endmacro %}
