@@ -113,7 +113,8 @@ class CycleSteps:
 
     ``dbt_vars`` go to every dbt step; ``selection`` replaces a layer's dbt selection (``{"silver": ...}``);
     ``event_dates`` are the silver gate's partitions (set by the bronze step when it runs);
-    ``gold_partitions`` the gold gate's (None: all of gold).
+    ``gold_partitions`` the gold gate's (None: all of gold); ``data_tests`` False leaves dbt's data tests out
+    of the dbt steps (a stream's micro-cycles between its full ones: the gates still run).
     """
 
     def __init__(
@@ -127,6 +128,7 @@ class CycleSteps:
         selection: dict[str, str] | None = None,
         event_dates: list[str] | None = None,
         gold_partitions: list[str] | None = None,
+        data_tests: bool = True,
     ) -> None:
         self.settings = settings
         self.report = report
@@ -136,6 +138,7 @@ class CycleSteps:
         self.selection = selection or {}
         self.event_dates: list[str] = list(event_dates or [])
         self.gold_partitions = gold_partitions
+        self.data_tests = data_tests
         self.gate_failures: list[dict] = []
 
     def run_steps(
@@ -248,7 +251,9 @@ class CycleSteps:
     def _transform(self, layer: str) -> StepResult:
         from orchestration.transform import transform
 
-        result = transform(self.settings, layer, vars=self.dbt_vars, select=self.selection.get(layer))
+        result = transform(
+            self.settings, layer, vars=self.dbt_vars, select=self.selection.get(layer), data_tests=self.data_tests
+        )
         if not result.success:
             return StepResult(layer, "failed", detail="dbt: " + "; ".join(result.failures))
         counts = layer_counts(self.settings)

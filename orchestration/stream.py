@@ -28,7 +28,6 @@ device-day whose bronze rows are not all classified).
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 import threading
@@ -289,19 +288,19 @@ class _MicroCycles:
             self.spark,
             selection=None if with_seeds else MICRO_SELECTION,
             event_dates=sorted({d for m in batches for d in m.event_dates}),
+            data_tests=with_seeds,  # dbt's data tests with the seeds; the gates on every micro-cycle
         )
         self.echo(
             f"[{report.run_id}] micro-cycle for bronze batch(es) {_ids(report.bronze_batch_ids)}"
             + (" (with seeds)" if with_seeds else "")
         )
         try:
-            with _dbt_data_tests(with_seeds):
-                steps.run_steps(
-                    MICRO_CYCLE_STEPS,
-                    should_stop=self.stop.is_set,
-                    retries=self.options.retries,
-                    backoff_s=self.options.backoff_s,
-                )
+            steps.run_steps(
+                MICRO_CYCLE_STEPS,
+                should_stop=self.stop.is_set,
+                retries=self.options.retries,
+                backoff_s=self.options.backoff_s,
+            )
             if with_seeds and report.success:
                 self._seeds_loaded_at = now
             steps.send_alerts()
@@ -380,25 +379,6 @@ class _SignalsOffTheMainThread:
             for signum in data:
                 if signum in self.SIGNALS:
                     self.on_signal(signum)
-
-
-@contextmanager
-def _dbt_data_tests(run: bool) -> Iterator[None]:
-    """Leave dbt's data tests out of the dbt runs in this block unless ``run``: dbt's own
-    DBT_INDIRECT_SELECTION=empty (tests are picked only through the models they test). Only the
-    micro-cycle thread runs dbt in a stream's process."""
-    if run:
-        yield
-        return
-    saved = os.environ.get("DBT_INDIRECT_SELECTION")
-    os.environ["DBT_INDIRECT_SELECTION"] = "empty"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("DBT_INDIRECT_SELECTION", None)
-        else:
-            os.environ["DBT_INDIRECT_SELECTION"] = saved
 
 
 @contextmanager

@@ -3,10 +3,13 @@
 ``transform(settings, "silver")`` builds the seeds, the staging views and the silver tables and runs their
 data tests; ``"gold"`` builds the gold tables and their tests; ``None`` builds everything. dbt runs with the
 repository's ``dbt_project`` as project and profiles directory, the target named by
-``settings.dbt_target`` and ``LAKEHOUSE_LAKE`` set to the lake root, so the models read
-``<lake>/bronze/readings`` and (target ``local``) write ``<lake>/warehouse.duckdb``. The STEDI models get
-var ``consent_policy`` from the settings and read their PII salt from the file ``LAKEHOUSE_PII_SALT_FILE``
-names (:func:`pii_salt_file`).
+``settings.dbt_target`` and every setting dbt needs as a var on its command line (:func:`dbt_connection_vars`):
+``lake_root``, so the models read ``<lake>/bronze/readings`` and (target ``local``) write
+``<lake>/warehouse.duckdb``; ``pii_salt_file``, the file the STEDI models read their PII salt from
+(:func:`pii_salt_file`); the Athena settings for the ``athena`` target. The process environment is never
+changed for dbt (profiles.yml and the models fall back to ``LAKEHOUSE_*`` variables only for a plain ``dbt``
+run by hand), with one exception: an AWS endpoint override, which dbt-athena gives only to its Athena
+client, so its Glue and S3 clients need botocore's ``AWS_ENDPOINT_URL``.
 
 A failing model or test does not raise: the result says ``success=False`` and ``failures`` names each
 failed node with dbt's message. dbt's own progress lines go to standard output as dbt prints them.
@@ -71,24 +74,25 @@ def dbt_vars(settings: Settings, vars: dict[str, Any] | None = None) -> dict[str
     return {**own, **(vars or {})}
 
 
-def dbt_environment(settings: Settings) -> dict[str, str | None]:
-    """The environment dbt_project/profiles.yml reads for the `athena` target, from the settings (the one
-    source of truth); raises ConfigError naming a missing Athena setting before dbt starts."""
-    if settings.dbt_target != "athena":
-        return {}
-    from lakehouse.aws import require_athena
+def dbt_connection_vars(settings: Settings, pii_salt_file: str | None = None) -> dict[str, str]:
+    """Where dbt reads and writes, from the settings (the one source of truth), as the vars that
+    dbt_project/profiles.yml and the sources read: the lake root, the PII salt file, and for the `athena`
+    target the Athena settings. Raises ConfigError naming a missing Athena setting before dbt starts."""
+    connection = {"lake_root": settings.lake_root.root}
+    if pii_salt_file is not None:
+        connection["pii_salt_file"] = pii_salt_file
+    if settings.dbt_target == "athena":
+        from lakehouse.aws import require_athena
 
-    require_athena(settings)
-    environment: dict[str, str | None] = {
-        "LAKEHOUSE_AWS_REGION": settings.aws_region,
-        "LAKEHOUSE_ATHENA_WORK_GROUP": settings.athena_work_group,
-        "LAKEHOUSE_ATHENA_RESULTS_URI": settings.athena_results_uri,
-        "LAKEHOUSE_ATHENA_DATA_URI": settings.athena_data_uri,
-        "LAKEHOUSE_ATHENA_SCHEMA": settings.athena_schema,
-    }
-    if settings.aws_endpoint_url:  # botocore reads it for every client dbt-athena builds
-        environment["AWS_ENDPOINT_URL"] = settings.aws_endpoint_url
-    return environment
+        require_athena(settings)
+        connection |= {
+            "aws_region": settings.aws_region,
+            "athena_work_group": settings.athena_work_group,
+            "athena_results_uri": settings.athena_results_uri,
+            "athena_data_uri": settings.athena_data_uri,
+            "athena_schema": settings.athena_schema,
+        }
+    return connection
 
 
 def dbt_args(
@@ -101,15 +105,18 @@ def dbt_args(
     unit_tests: bool = False,
     data_tests: bool = True,
     command: str = "build",
+    connection: dict[str, str] | None = None,
 ) -> list[str]:
-    """The dbt command line that :func:`transform` runs (also handy to print for a user)."""
+    """The dbt command line that :func:`transform` runs (also handy to print for a user); ``connection``:
+    :func:`dbt_connection_vars`, added to the vars."""
     if layer is not None and layer not in LAYER_SELECTION:
         raise ValueError(f"layer '{layer}' is not one of {sorted(LAYER_SELECTION)} (or None for everything)")
     project = str(DBT_PROJECT_DIR)
     args = [command, "--project-dir", project, "--profiles-dir", project, "--target", settings.dbt_target]
     if DBT_ARTIFACTS_DIR != DBT_PROJECT_DIR:
         args += ["--target-path", str(DBT_ARTIFACTS_DIR / "target"), "--log-path", str(DBT_ARTIFACTS_DIR / "logs")]
-    args += ["--vars", json.dumps(dbt_vars(settings, vars), sort_keys=True, default=str)]
+    all_vars = {**dbt_vars(settings, vars), **(connection or {})}
+    args += ["--vars", json.dumps(all_vars, sort_keys=True, default=str)]
     selection = select or (LAYER_SELECTION[layer] if layer else None)
     if selection:
         args += ["--select", selection]
@@ -150,23 +157,22 @@ def transform(
     # Silver reads the catalogue from the lake (a new lake gets the default catalogue first), and models a
     # column per metric the catalogue declares.
     vars = {"metrics": modelled_metrics(ensure_catalogue(settings)), **(vars or {})}
-    args = dbt_args(
-        settings,
-        layer,
-        full_refresh=full_refresh,
-        vars=vars,
-        select=select,
-        unit_tests=unit_tests,
-        data_tests=data_tests,
-    )
+    dbt_connection_vars(settings)  # a missing Athena setting stops here, before dbt starts
     # Seeds and views this process already built from the same inputs are left as they are (see
     # orchestration/build_cache.py): they are most of a small cycle's fixed cost.
     planned = BUILT_DEFINITIONS.plan(settings, layer, select, dbt_vars(settings, vars), full_refresh)
     started = time.perf_counter()
-    with (
-        pii_salt_file(settings) as salt_file,
-        _environment(LAKEHOUSE_LAKE=lake.root, LAKEHOUSE_PII_SALT_FILE=salt_file, **dbt_environment(settings)),
-    ):
+    with pii_salt_file(settings) as salt_file, _aws_endpoint(settings.aws_endpoint_url):
+        args = dbt_args(
+            settings,
+            layer,
+            full_refresh=full_refresh,
+            vars=vars,
+            select=select,
+            unit_tests=unit_tests,
+            data_tests=data_tests,
+            connection=dbt_connection_vars(settings, salt_file),
+        )
         result = _invoke(args + list(planned.exclusions))
     seconds = time.perf_counter() - started
     summary = _summarise(result, seconds)
@@ -176,7 +182,7 @@ def transform(
 
 @contextmanager
 def pii_salt_file(settings: Settings) -> Iterator[str | None]:
-    """The file dbt reads the curated tables' PII salt from while it runs (env LAKEHOUSE_PII_SALT_FILE).
+    """The file dbt reads the curated tables' PII salt from while it runs (var ``pii_salt_file``).
 
     The curated STEDI models hash customer e-mails with a secret salt (dbt_project/macros/stedi/pii.sql).
     dbt must not see the salt itself: anything rendered into SQL lands in its target/ folder, manifest and
@@ -275,14 +281,22 @@ def _summarise(result: Any, seconds: float) -> TransformResult:
 
 
 @contextmanager
-def _environment(**values: str | None) -> Iterator[None]:
-    """Set environment variables for dbt's env_var() while it runs (None: unset), and restore them afterwards."""
-    saved = {name: os.environ.get(name) for name in values}
-    for name, value in values.items():
-        if value is None:
-            os.environ.pop(name, None)
+def _aws_endpoint(endpoint_url: str | None) -> Iterator[None]:
+    """botocore's AWS_ENDPOINT_URL while dbt runs, when the settings override the AWS endpoint (a stand-in
+    or LocalStack): dbt-athena passes its profile's endpoint_url to its Athena client only, not to the Glue
+    and S3 clients it also builds. Without an override the environment is left alone."""
+    if not endpoint_url:
+        yield
+        return
+    saved = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = endpoint_url
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
         else:
-            os.environ[name] = value
+            os.environ["AWS_ENDPOINT_URL"] = saved
     try:
         yield
     finally:

@@ -36,7 +36,7 @@
     {%- if not execute -%}
         {{ return(true) }}
     {%- endif -%}
-    {%- set pattern = env_var('LAKEHOUSE_LAKE', '../lake') ~ '/catalogue/changes/*.parquet' -%}
+    {%- set pattern = lake_root() ~ '/catalogue/changes/*.parquet' -%}
     {%- set found = run_query("select count(*) from glob('" ~ pattern | replace("'", "''") ~ "')") -%}
     {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}

@@ -232,13 +232,39 @@ class Page:
         return self.find("h1")[0].text
 
     def metrics(self, key: str | None = None) -> dict[str, str]:
-        """st.metric label -> value, optionally only inside the element with ``key``."""
+        """st.metric label -> value, optionally only inside the element with ``key``.
+
+        Waits until the metrics are drawn and two reads agree, for the reason :meth:`table` waits."""
+        from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+
         scope = f".st-key-{key} " if key else ""
-        values = {}
-        for metric in self.find(f'{scope}[data-testid="stMetric"]'):
-            label = metric.find_element("css selector", '[data-testid="stMetricLabel"]').text.strip()
-            values[label] = metric.find_element("css selector", '[data-testid="stMetricValue"]').text.strip()
-        return values
+
+        def read() -> dict[str, str]:
+            values = {}
+            for metric in self.find(f'{scope}[data-testid="stMetric"]'):
+                label = metric.find_element("css selector", '[data-testid="stMetricLabel"]').text.strip()
+                values[label] = metric.find_element("css selector", '[data-testid="stMetricValue"]').text.strip()
+            return values
+
+        seen: list[dict[str, str]] = []
+
+        def settled(_driver) -> bool:
+            try:
+                seen.append(read())
+            except StaleElementReferenceException:  # redrawn while read: read again
+                return False
+            return bool(seen[-1]) and len(seen) > 1 and seen[-1] == seen[-2]
+
+        try:
+            WebDriverWait(self.driver, PAGE_TIMEOUT_S / 2, poll_frequency=0.3).until(settled)
+        except TimeoutException:
+            body = self.driver.find_element("css selector", "body").text
+            raise AssertionError(
+                f"no settled metrics under {key or 'the page'} on {self.driver.current_url}; last read "
+                f"{seen[-1] if seen else None}; the page shows:\n{body[:3000]}"
+            ) from None
+        return seen[-1]
 
     def table(self, key: str) -> list[list[str]]:
         """The rows (header first) of the st.table inside the element with ``key``, once it has rows.

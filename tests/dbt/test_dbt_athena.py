@@ -189,7 +189,7 @@ def test_athena_ddl_refuses_a_local_lake(tmp_path):
 
 def test_the_gates_athena_target_comes_from_the_same_settings_as_dbt():
     from orchestration.athena import athena_target
-    from orchestration.transform import dbt_environment
+    from orchestration.transform import dbt_connection_vars
 
     settings = Settings.load(
         env={
@@ -210,10 +210,11 @@ def test_the_gates_athena_target_comes_from_the_same_settings_as_dbt():
         "plant7",
     )
     assert target.database("silver") == "plant7_silver"
-    assert dbt_environment(settings) == {
-        "LAKEHOUSE_AWS_REGION": "eu-west-1",
-        "LAKEHOUSE_ATHENA_WORK_GROUP": "analytics",
-        "LAKEHOUSE_ATHENA_RESULTS_URI": "s3://b/athena-results/",
-        "LAKEHOUSE_ATHENA_DATA_URI": "s3://b/warehouse/",
-        "LAKEHOUSE_ATHENA_SCHEMA": "plant7",
+    assert dbt_connection_vars(settings) == {
+        "lake_root": "s3://b/lake",
+        "aws_region": "eu-west-1",
+        "athena_work_group": "analytics",
+        "athena_results_uri": "s3://b/athena-results/",
+        "athena_data_uri": "s3://b/warehouse/",
+        "athena_schema": "plant7",
     }

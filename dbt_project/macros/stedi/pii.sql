@@ -3,9 +3,9 @@
     the trusted zone; curated tables identify a customer only by `customer_key`, a salted hash of the
     e-mail. The salt is a secret, so it is never rendered into SQL (where it would land in dbt's target/,
     manifest and logs, and in the engine's query history): the SQL reads it at query time.
-      DuckDB  from the file named by the environment variable LAKEHOUSE_PII_SALT_FILE (set by
-              orchestration.transform: a private temporary copy of Settings.pii_salt, or the lake's own
-              <lake>/_secrets/pii_salt), default ${LAKEHOUSE_LAKE}/_secrets/pii_salt
+      DuckDB  from the file named by var pii_salt_file (set by orchestration.transform: a private
+              temporary copy of Settings.pii_salt, or the lake's own <lake>/_secrets/pii_salt), else by
+              the environment variable LAKEHOUSE_PII_SALT_FILE, default <lake_root()>/_secrets/pii_salt
       Athena  from the one-row Glue table var('pii_salt_table') (default <schema>_secrets.pii_salt, column
               `salt`), an S3 object only the pipeline may read
 #}
@@ -42,7 +42,8 @@
     {%- if not execute -%}
         {{ return("cast(null as varchar)") }}
     {%- endif -%}
-    {%- set path = env_var('LAKEHOUSE_PII_SALT_FILE', env_var('LAKEHOUSE_LAKE', '../lake') ~ '/_secrets/pii_salt') -%}
+    {%- set default_path = lake_root() ~ '/_secrets/pii_salt' -%}
+    {%- set path = var('pii_salt_file', none) or env_var('LAKEHOUSE_PII_SALT_FILE', default_path) -%}
     {%- set literal = "'" ~ path | replace("'", "''") ~ "'" -%}
     {%- set trimmed = "trim(salt_file.content, ' ' || chr(9) || chr(10) || chr(13))" -%}
     {%- set how = "the curated STEDI models hash each customer's e-mail with a secret salt. `lakehouse transform` "

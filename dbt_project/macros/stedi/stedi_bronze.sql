@@ -39,7 +39,7 @@
     {%- if not execute -%}
         {{ return(true) }}
     {%- endif -%}
-    {%- set pattern = env_var('LAKEHOUSE_LAKE', '../lake') ~ '/bronze/' ~ table_name ~ '/*/*.parquet' -%}
+    {%- set pattern = lake_root() ~ '/bronze/' ~ table_name ~ '/*/*.parquet' -%}
     {%- set found = run_query("select count(*) from glob('" ~ pattern | replace("'", "''") ~ "')") -%}
     {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}

@@ -359,3 +359,24 @@ def test_the_consent_policy_setting_reaches_dbt_as_a_var():
     args = dbt_args(Settings.load(env={"LAKEHOUSE_CONSENT_POLICY": "any_time"}), "gold")
     assert json.loads(args[args.index("--vars") + 1])["consent_policy"] == "any_time"
     assert Settings.load(env={}).consent_policy == "since_consent"
+
+
+def test_the_lake_and_the_salt_file_reach_dbt_as_vars_not_through_the_environment(stedi, tmp_path, monkeypatch):
+    import json
+
+    from lakehouse.config import DBT_ARTIFACTS_DIR
+
+    monkeypatch.delenv("LAKEHOUSE_LAKE", raising=False)
+    monkeypatch.delenv("LAKEHOUSE_PII_SALT_FILE", raising=False)
+    settings = Settings.load(env={"LAKEHOUSE_PII_SALT": stedi.salt}, cwd=tmp_path, lake=str(tmp_path))
+
+    result = transform(settings, select="+tag:stedi")  # reads the lake, hashes with the salt
+
+    assert result.success, result.failures
+    run_results = json.loads((DBT_ARTIFACTS_DIR / "target" / "run_results.json").read_text())
+    passed = run_results["args"]["vars"]
+    passed = json.loads(passed) if isinstance(passed, str) else passed
+    assert passed["lake_root"] == str(tmp_path)
+    assert passed["pii_salt_file"].endswith("pii_salt") and stedi.salt not in json.dumps(passed)
+    assert "LAKEHOUSE_LAKE" not in os.environ and "LAKEHOUSE_PII_SALT_FILE" not in os.environ
+    assert (tmp_path / "warehouse.duckdb").exists()  # the lake of the var, not ../lake
