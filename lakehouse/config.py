@@ -30,11 +30,21 @@ def _dbt_project_dir() -> Path:
 
 
 DBT_PROJECT_DIR = _dbt_project_dir()
-# Where dbt writes target/ and logs/: beside the project in a checkout (as `dbt run` there does), and in the
-# user's cache for an installed wheel, whose site-packages may be read-only and is shared by every user.
 # The user's own cache folder for what the lakehouse writes outside a lake and a checkout.
 USER_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lakehouse"
-DBT_ARTIFACTS_DIR = DBT_PROJECT_DIR if DBT_PROJECT_DIR.parent == REPO_ROOT else USER_CACHE_DIR / "dbt"
+
+
+def _dbt_artifacts_dir() -> Path:
+    """Where dbt writes target/ and logs/: LAKEHOUSE_DBT_ARTIFACTS_DIR if set (two processes that run dbt
+    at once, such as the test run's workers, each need their own); else beside the project in a checkout
+    (as `dbt run` there does), and in the user's cache for an installed wheel, whose site-packages may be
+    read-only and is shared by every user."""
+    if os.environ.get("LAKEHOUSE_DBT_ARTIFACTS_DIR"):
+        return Path(os.environ["LAKEHOUSE_DBT_ARTIFACTS_DIR"]).resolve()
+    return DBT_PROJECT_DIR if DBT_PROJECT_DIR.parent == REPO_ROOT else USER_CACHE_DIR / "dbt"
+
+
+DBT_ARTIFACTS_DIR = _dbt_artifacts_dir()
 # Which readings of a consenting customer the STEDI curation keeps (dbt var `consent_policy`).
 CONSENT_POLICIES = ("since_consent", "any_time")
 # Where the bronze step runs (Settings.bronze_on).

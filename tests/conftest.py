@@ -13,6 +13,20 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# `make test` runs two pytest workers (pytest-xdist): each writes dbt's target/ and logs/ in a folder of its
+# own (read by lakehouse.config, and inherited by the `lakehouse` subprocesses tests start), so that two
+# dbt runs at once never share a manifest.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import __main__
+
+    # A worker's main module (execnet's) has no file, which PySpark takes for its own doctest runner: it
+    # would print "Skipping doctests" and exit the worker when a test imports pyspark.sql.connect.
+    if getattr(__main__, "__spec__", None) is None and not hasattr(__main__, "__file__"):
+        __main__.__file__ = "pytest-xdist-worker"
+    os.environ["LAKEHOUSE_DBT_ARTIFACTS_DIR"] = str(
+        REPO_ROOT / "test-output" / "dbt" / os.environ["PYTEST_XDIST_WORKER"]
+    )
+
 
 @pytest.fixture(scope="session")
 def spark():

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lakehouse.config import DBT_PROJECT_DIR, ConfigError, Settings
+from lakehouse.config import DBT_ARTIFACTS_DIR, DBT_PROJECT_DIR, ConfigError, Settings
 from orchestration.transform import pii_salt_file, transform
 
 T0 = 1_655_000_000_000  # the scenario's T0 (conftest.py); minutes() turns its epoch ms back into minutes
@@ -268,7 +268,7 @@ def test_curated_tables_identify_customers_by_a_salted_key_only(stedi, since_con
 
 
 def test_the_salt_never_reaches_dbts_compiled_sql_or_artifacts(stedi, since_consent):
-    target = DBT_PROJECT_DIR / "target"
+    target = DBT_ARTIFACTS_DIR / "target"
     written = [
         target / "compiled" / "lakehouse" / "models" / "curated" / "customers_curated.sql",
         target / "run" / "lakehouse" / "models" / "curated" / "customers_curated.sql",
@@ -363,8 +363,6 @@ def test_the_consent_policy_setting_reaches_dbt_as_a_var():
 
 def test_the_lake_and_the_salt_file_reach_dbt_as_vars_not_through_the_environment(stedi, tmp_path, monkeypatch):
     import json
-
-    from lakehouse.config import DBT_ARTIFACTS_DIR
 
     monkeypatch.delenv("LAKEHOUSE_LAKE", raising=False)
     monkeypatch.delenv("LAKEHOUSE_PII_SALT_FILE", raising=False)
