@@ -23,52 +23,16 @@ from expectations.config import GateConfig
 from expectations.silver import increment_filter
 from expectations.suites import UNREGISTERED_DEVICE, SuiteSpec, with_registry
 from lakehouse.fleet import Fleet
+from lakehouse.warehouse import GOLD_ANOMALIES, GOLD_DEVICE_HEALTH, GOLD_HOURLY
 
 HOURLY_SUITE = "gold__sensor_metrics_hourly"
 ANOMALIES_SUITE = "gold__anomalies"
 HEALTH_SUITE = "gold__device_health"
 
-HOURLY_COLUMNS = (
-    "device_id",
-    "device_type",
-    "site_id",
-    "metric",
-    "hour_at",
-    "reading_count",
-    "min_value",
-    "max_value",
-    "avg_value",
-    "stddev_value",
-    "p50_value",
-    "p95_value",
-    "expected_count",
-    "completeness",
-)
-ANOMALY_COLUMNS = (
-    "anomaly_id",
-    "device_id",
-    "device_type",
-    "site_id",
-    "metric",
-    "anomaly_kind",
-    "started_at",
-    "ended_at",
-    "peak_value",
-    "score",
-    "severity",
-    "reading_count",
-)
-HEALTH_COLUMNS = (
-    "device_id",
-    "device_type",
-    "site_id",
-    "last_seen_at",
-    "readings_24h",
-    "completeness_24h",
-    "battery_pct",
-    "open_anomalies",
-    "health_status",
-)
+# The columns each model documents (dbt YAML, read by lakehouse.warehouse): the gate's columns_present.
+HOURLY_COLUMNS = GOLD_HOURLY.columns()
+ANOMALY_COLUMNS = GOLD_ANOMALIES.columns()
+HEALTH_COLUMNS = GOLD_DEVICE_HEALTH.columns()
 SILVER_COUNT = "silver_reading_count"
 TYPE_METRIC = "chk_device_type_metric"  # "machine.vibration_mm_s": the pair the metric-per-type check reads
 

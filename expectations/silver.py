@@ -30,27 +30,16 @@ from expectations.suites import (
     SuiteSpec,
     with_registry,
 )
-from lakehouse.contract import EARLIEST_EVENT_TIME, METRICS
+from lakehouse.contract import EARLIEST_EVENT_TIME
 from lakehouse.fleet import Fleet
+from lakehouse.warehouse import SILVER_READINGS, SILVER_REJECTED
 
 READINGS_SUITE = "silver__readings"
 REJECTED_SUITE = "silver__rejected_readings"
 
-READINGS_COLUMNS = (
-    "device_id",
-    "device_type",
-    "site_id",
-    "event_at",
-    "event_date",
-    "seq",
-    *METRICS,
-    "battery_pct",
-    "firmware",
-    "ingested_at",
-    "source_file",
-    "batch_id",
-)
-REJECTED_COLUMNS = (*READINGS_COLUMNS, "rejection_reason", "rejected_metric")
+# The columns each model documents (dbt YAML, read by lakehouse.warehouse): the gate's columns_present.
+READINGS_COLUMNS = SILVER_READINGS.columns()
+REJECTED_COLUMNS = SILVER_REJECTED.columns()
 KEY = ("device_id", "event_at", "seq")
 WRONG_EVENT_DATE = "chk_event_date_not_event_day"  # event_date, where it is not the UTC day of event_at
 EVENT_LEAD_S = "chk_event_lead_s"  # seconds event_at lies ahead of ingested_at

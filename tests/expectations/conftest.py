@@ -92,15 +92,20 @@ def clean_readings(
 
 def silver_from(bronze: pd.DataFrame) -> pd.DataFrame:
     """Silver rows as the dbt model produces them from clean bronze."""
-    frame = bronze.rename(
-        columns={
-            "event_time": "event_at",
-            "_ingested_at": "ingested_at",
-            "_source_file": "source_file",
-            "_batch_id": "batch_id",
-        }
-    ).drop(columns=["_rescued_data", "_schema_version"])
+    frame = (
+        bronze.rename(
+            columns={
+                "event_time": "event_at",
+                "_ingested_at": "ingested_at",
+                "_source_file": "source_file",
+                "_batch_id": "batch_id",
+            }
+        )
+        .rename(columns={"_schema_version": "schema_version"})
+        .drop(columns=["_rescued_data"])
+    )
     frame.insert(4, "event_date", frame["event_at"].dt.date)
+    frame["unit_conversion"] = pd.Series([None] * len(frame), dtype=object)  # clean readings: none converted
     return frame
 
 
@@ -193,6 +198,8 @@ class GateLake:
                 rejected = silver.head(0).assign(
                     rejection_reason=pd.Series(dtype=str), rejected_metric=pd.Series(dtype=str)
                 )
+            if "copy_number" not in rejected.columns:  # each rejected row the only copy of its key
+                rejected = rejected.assign(copy_number=1)
             con.register("rejected_frame", rejected)
             con.execute("create table silver.silver_rejected_readings as select * from rejected_frame")
             tables = {
@@ -245,19 +252,21 @@ GOLD_SQL = {
                quantile_cont(value, 0.5) as p50_value, quantile_cont(value, 0.95) as p95_value,
                3600 // any_value(t.s) as expected_count,
                least(1, count(*) / (3600 // any_value(t.s))) as completeness,
-               cast(v.hour_at as date) as event_date
+               cast(v.hour_at as date) as event_date, cast(null as timestamp) as last_ingested_at
         from ({_UNPIVOT}) as v join {_INTERVALS} using (device_type)
         group by all""",
     "gold_anomalies": """
         select md5(device_id || 'temperature_c') as anomaly_id, device_id, device_type, site_id,
                'temperature_c' as metric, 'threshold_breach' as anomaly_kind,
                min(event_at) as started_at, max(event_at) as ended_at, max(temperature_c) as peak_value,
-               0.2 as score, 'warning' as severity, count(*) as reading_count, min(event_date) as event_date
+               0.2 as score, 'warning' as severity, count(*) as reading_count, min(event_date) as event_date,
+               max(ingested_at) as last_ingested_at
         from silver.silver_readings where device_type = 'machine' group by all""",
     "gold_device_health": """
         select device_id, any_value(device_type) as device_type, any_value(site_id) as site_id,
                max(event_at) as last_seen_at, count(*) as readings_24h, 0.9 as completeness_24h,
-               min(battery_pct) as battery_pct, 0 as open_anomalies, 'healthy' as health_status
+               min(battery_pct) as battery_pct, 0 as open_anomalies, 'healthy' as health_status,
+               0.9 as uptime_24h, max(event_at) as as_of_at
         from silver.silver_readings group by device_id""",
 }
 
