@@ -102,7 +102,9 @@ def _quicksight_deploy(settings, args) -> int:
         role_arn=args.role_arn,
         with_analysis=not args.no_analysis,
     )
-    resources = build_resources(target)
+    from lakehouse.fleet import load_fleet
+
+    resources = build_resources(target, load_fleet(settings))  # the alert limits of the lake's catalogue
     if args.dry_run:
         print(
             json.dumps([{"operation": r.operation, "params": r.params} for r in resources.create_requests()], indent=1)

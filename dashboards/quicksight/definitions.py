@@ -17,13 +17,13 @@ Where QuickSight differs from the local dashboard:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dashboards import PAGES
 from lakehouse import warehouse
-from lakehouse.contract import load_metric_limits
 from lakehouse.errors import LakehouseError
+from lakehouse.fleet import Fleet, default_fleet
 
 # ---- the tables ---------------------------------------------------------------------------------------
 
@@ -55,25 +55,40 @@ class Table:
     calculated: tuple[tuple[str, str], ...] = ()  # (name, QuickSight expression) added by the data set
 
 
-def _limit_expression(kind: str) -> str:
+def _limit_expression(kind: str, fleet: Fleet) -> str:
     """A QuickSight expression giving the alert limit (``alert_min``/``alert_max``) of a row's device type
-    and metric, generated from the seed metric_limits.csv."""
+    and metric, generated from the lake's catalogue (its widest band: ``lakehouse.fleet``)."""
     branches = []
-    for (device_type, metric), limit in sorted(load_metric_limits().items()):
+    for (device_type, metric), limit in fleet.limits.items():
         value = getattr(limit, kind)
         if value is not None:
             branches.append(f"{{device_type}} = '{device_type}' AND {{metric}} = '{metric}', {value:g}")
     return f"ifelse({', '.join(branches)}, NULL)"
 
 
-TABLES: tuple[Table, ...] = (
+def tables(fleet: Fleet) -> tuple[Table, ...]:
+    """The data sets, with the alert limits of ``fleet`` (the lake's catalogue) in the hourly one."""
+    return tuple(
+        replace(
+            table,
+            calculated=(
+                ("alert_min", _limit_expression("alert_min", fleet)),
+                ("alert_max", _limit_expression("alert_max", fleet)),
+            ),
+        )
+        if table.key == "hourly"
+        else table
+        for table in _TABLES
+    )
+
+
+_TABLES: tuple[Table, ...] = (
     Table(
         "hourly",
         warehouse.GOLD_HOURLY.schema,
         warehouse.GOLD_HOURLY.name,
         "Sensor metrics per hour",
         (*_DEVICE, ("metric", STRING), ("hour_at", DATETIME), *_STATS, ("event_date", DATETIME)),
-        (("alert_min", _limit_expression("alert_min")), ("alert_max", _limit_expression("alert_max"))),
     ),
     Table(
         "daily",
@@ -136,6 +151,7 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
 )
+TABLES = tables(default_fleet())  # a new lake's catalogue; build_resources takes the lake's own
 TABLE_BY_KEY = {t.key: t for t in TABLES}
 
 # ---- where the resources go ---------------------------------------------------------------------------
@@ -329,7 +345,9 @@ def _without(params: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in keys}
 
 
-def build_resources(target: QuickSightTarget) -> QuickSightResources:
+def build_resources(target: QuickSightTarget, fleet: Fleet | None = None) -> QuickSightResources:
+    """Every QuickSight resource of the dashboard; ``fleet``: the lake's catalogue, whose alert limits the
+    hourly data set draws (default: a new lake's)."""
     tags = [{"Key": "project", "Value": "iot-sensor-lakehouse"}]
     account = {"AwsAccountId": target.account_id}
     athena: dict[str, Any] = {"WorkGroup": target.athena_workgroup}
@@ -345,7 +363,7 @@ def build_resources(target: QuickSightTarget) -> QuickSightResources:
     }
     if target.principals:
         data_source["Permissions"] = target.permissions(DATA_SOURCE_ACTIONS)
-    data_sets = [_data_set(target, table, tags) for table in TABLES]
+    data_sets = [_data_set(target, table, tags) for table in (tables(fleet) if fleet else TABLES)]
     definition = dashboard_definition(target)
     name = "IoT sensor lakehouse"
     analysis = None

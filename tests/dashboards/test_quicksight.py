@@ -186,7 +186,7 @@ def test_the_sheets_are_the_pages_of_the_local_dashboard():
     assert RESOURCES.analysis["Definition"] == RESOURCES.dashboard["Definition"]
 
 
-def test_the_alert_limit_columns_give_each_device_type_and_metric_its_limit_from_the_seed():
+def test_the_alert_limit_columns_give_each_device_type_and_metric_its_limit_of_a_new_lakes_catalogue():
     calculated = dict(TABLE_BY_KEY["hourly"].calculated)
     for (device_type, metric), limit in load_metric_limits().items():
         for name, value in (("alert_min", limit.alert_min), ("alert_max", limit.alert_max)):
@@ -195,6 +195,32 @@ def test_the_alert_limit_columns_give_each_device_type_and_metric_its_limit_from
                 assert branch not in calculated[name]
             else:
                 assert f"{branch}{value:g}" in calculated[name]
+
+
+def test_a_users_own_metric_gets_its_alert_limit_from_the_lakes_catalogue(tmp_path):
+    from lakehouse.catalogue_store import import_files
+    from lakehouse.config import Settings
+    from lakehouse.fleet import load_fleet
+
+    settings = Settings(lake=str(tmp_path / "lake"))
+    catalogue = tmp_path / "pumps.csv"
+    catalogue.write_text(
+        "kind,device_type,reporting_interval_s,silence_after_s,metric,unit,valid_min,valid_max,alert_max\n"
+        "device_type,pump,60,600,,,,,\n"
+        "metric,pump,,,flow_l_min,litre per minute,0,500,400\n"
+    )
+    import_files(settings, [catalogue])
+
+    resources = build_resources(TARGET, load_fleet(settings))
+
+    hourly = next(d for d in resources.data_sets if d["DataSetId"].endswith("hourly"))
+    expressions = {
+        c["ColumnName"]: c["Expression"]
+        for operation in next(iter(hourly["LogicalTableMap"].values()))["DataTransforms"]
+        for c in operation.get("CreateColumnsOperation", {}).get("Columns", [])
+    }
+    assert "{device_type} = 'pump' AND {metric} = 'flow_l_min', 400" in expressions["alert_max"]
+    assert "'flow_l_min'" not in expressions["alert_min"]  # no lower alert limit declared
 
 
 # ---- deployment, against moto on 127.0.0.1 ---------------------------------------------------------------
