@@ -13,7 +13,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# `make test` runs two pytest workers (pytest-xdist): each writes dbt's target/ and logs/ in a folder of its
+# `make test` runs three pytest workers (pytest-xdist): each writes dbt's target/ and logs/ in a folder of its
 # own (read by lakehouse.config, and inherited by the `lakehouse` subprocesses tests start), so that two
 # dbt runs at once never share a manifest.
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -109,3 +109,17 @@ def athena_standin(tmp_path_factory):
         standin.uninstall()
         patch.undo()
         server.stop()
+
+
+# Test files that share the dashboards' demo lake (a session fixture: three cycles served to a browser),
+# which each worker would otherwise build once for itself.
+DEMO_LAKE_FILES = ("test_browser.py", "test_quicksight.py", "test_never_blocks_the_pipeline.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """With ``--dist loadgroup``: one group per test file (module fixtures are built once), except the
+    files of the demo lake, which run in one group on one worker."""
+    for item in items:
+        name = Path(str(item.fspath)).name
+        group = "dashboards-demo-lake" if name in DEMO_LAKE_FILES else str(item.fspath)
+        item.add_marker(pytest.mark.xdist_group(group))
