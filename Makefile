@@ -13,7 +13,7 @@ demo: setup
 
 # The linters run first: a style guide that no check enforces drifts.
 test: setup browser mosquitto lint
-	$(VENV)/bin/python -m pytest -n 3 --dist loadgroup --durations=15 $(ARGS)
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup --durations=15 $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -13,7 +13,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# `make test` runs three pytest workers (pytest-xdist): each writes dbt's target/ and logs/ in a folder of its
+# `make test` runs two pytest workers (pytest-xdist): each writes dbt's target/ and logs/ in a folder of its
 # own (read by lakehouse.config, and inherited by the `lakehouse` subprocesses tests start), so that two
 # dbt runs at once never share a manifest.
 if os.environ.get("PYTEST_XDIST_WORKER"):
