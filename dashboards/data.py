@@ -218,7 +218,7 @@ def device(con: duckdb.DuckDBPyConnection, device_id: str, fleet: Fleet) -> Devi
     if not rows:
         return None
     found = Device(*rows[0])
-    return replace(found, metrics=tuple(m for m in fleet.reported.get(found.device_type, ()) if m in fleet.metrics))
+    return replace(found, metrics=fleet.reported.get(found.device_type, ()))
 
 
 def device_ids(con: duckdb.DuckDBPyConnection) -> list[str]:

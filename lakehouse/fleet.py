@@ -65,7 +65,7 @@ def fleet_of(versions: Sequence[Version]) -> Fleet:
     types = {e.get("device_type") for e in everything if e.kind == "device_type"} | set(reported)
     devices = tuple(
         RegisteredDevice(e.get("device_id"), e.get("device_type"), e.get("site_id"))
-        for key, e in sorted(state_of(versions).entries.items())
+        for _, e in sorted(state_of(versions).entries.items())
         if e.kind == "device"
     )
     metrics = modelled_metrics(versions)  # the contract's first, then the user's by name
@@ -82,9 +82,7 @@ def fleet_of(versions: Sequence[Version]) -> Fleet:
 def load_fleet(settings: Settings) -> Fleet:
     """The fleet of the lake's catalogue; a lake without one has the default catalogue (the simulator's)."""
     versions = read_versions(settings)
-    if not versions:
-        versions = [Version(1, SINCE_ALWAYS, tuple(default_entries()))]
-    return fleet_of(versions)
+    return fleet_of(versions) if versions else default_fleet()
 
 
 def default_fleet() -> Fleet:
@@ -93,14 +91,6 @@ def default_fleet() -> Fleet:
 
 
 def _widest(known: MetricLimit | None, entry: Entry) -> MetricLimit:
-    def lowest(*values: float | None) -> float | None:
-        present = [v for v in values if v is not None]
-        return min(present) if present else None
-
-    def highest(*values: float | None) -> float | None:
-        present = [v for v in values if v is not None]
-        return max(present) if present else None
-
     new = MetricLimit(
         device_type=entry.get("device_type"),
         metric=entry.get("metric"),
@@ -114,8 +104,8 @@ def _widest(known: MetricLimit | None, entry: Entry) -> MetricLimit:
     return MetricLimit(
         device_type=new.device_type,
         metric=new.metric,
-        valid_min=lowest(known.valid_min, new.valid_min),
-        valid_max=highest(known.valid_max, new.valid_max),
+        valid_min=min(known.valid_min, new.valid_min),  # the catalogue requires both bounds of a metric
+        valid_max=max(known.valid_max, new.valid_max),
         # an alert bound that one version leaves open is open: a band is only as narrow as all versions agree
         alert_min=None if known.alert_min is None or new.alert_min is None else min(known.alert_min, new.alert_min),
         alert_max=None if known.alert_max is None or new.alert_max is None else max(known.alert_max, new.alert_max),

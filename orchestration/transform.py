@@ -157,7 +157,6 @@ def transform(
     # Silver reads the catalogue from the lake (a new lake gets the default catalogue first), and models a
     # column per metric the catalogue declares.
     vars = {"metrics": modelled_metrics(ensure_catalogue(settings)), **(vars or {})}
-    dbt_connection_vars(settings)  # a missing Athena setting stops here, before dbt starts
     # Seeds and views this process already built from the same inputs are left as they are (see
     # orchestration/build_cache.py): they are most of a small cycle's fixed cost.
     planned = BUILT_DEFINITIONS.plan(settings, layer, select, dbt_vars(settings, vars), full_refresh)
